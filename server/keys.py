@@ -1,0 +1,20 @@
+"""Typed application keys, in one place."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from services.auth import Auth, Principal
+from services.settings import Settings
+from services.wechat import WeChat
+
+SETTINGS = web.AppKey("settings", Settings)
+REDIS = web.AppKey("redis", aioredis.Redis)
+WECHAT = web.AppKey("wechat", WeChat)
+AUTH = web.AppKey("auth", Auth)
+VALIDATE_RESPONSES = web.AppKey("validate_responses", bool)
+
+# per-request
+REQUEST_ID = web.RequestKey("request_id", str)
+PRINCIPAL = web.RequestKey("principal", Principal)

@@ -1,0 +1,79 @@
+"""Request IDs and the one error middleware: every failure answers the same JSON shape."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import uuid
+
+import redis.exceptions
+from aiohttp import web
+from tortoise.exceptions import (
+    DBConnectionError,
+    DoesNotExist,
+    IntegrityError,
+    OperationalError,
+    TransactionManagementError,
+)
+
+from server.jsonutil import json_response
+from server.keys import REQUEST_ID
+from services.errors import Conflict, NotFound, ServiceError, Unavailable
+
+log = logging.getLogger("zonehub.http")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+_HTTP_CODES = {
+    400: ("bad_request", "请求格式错误"),
+    401: ("not_authenticated", "请先登录"),
+    403: ("forbidden", "没有权限执行此操作"),
+    404: ("not_found", "找不到该接口或资源"),
+    405: ("method_not_allowed", "不支持该请求方法"),
+    413: ("payload_too_large", "上传内容过大"),
+    415: ("unsupported_media_type", "不支持的内容类型"),
+}
+
+
+def _error(err: ServiceError) -> web.Response:
+    headers = {}
+    retry = err.data.get("retry_after_s")
+    if isinstance(retry, int):
+        headers["Retry-After"] = str(retry)
+    return json_response(err.to_dict(), status=err.http_status, headers=headers)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    incoming = request.headers.get("X-Request-ID", "")
+    request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    request[REQUEST_ID] = request_id
+    try:
+        response = await handler(request)
+    except ServiceError as err:
+        response = _error(err)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code, message = _HTTP_CODES.get(exc.status, ("http_error", exc.reason))
+        headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "retry-after"}}
+        response = json_response({"code": code, "message": message}, status=exc.status,
+                                 headers=headers)
+    except DoesNotExist:
+        response = _error(NotFound())
+    except IntegrityError:
+        log.info("integrity error on %s %s", request.method, request.path)
+        response = _error(Conflict())
+    except (DBConnectionError, OperationalError, TransactionManagementError, ConnectionError,
+            redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, asyncio.TimeoutError):
+        log.exception("dependency failure on %s %s", request.method, request.path)
+        response = _error(Unavailable())
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s [%s]", request.method, request.path, request_id)
+        response = json_response({"code": "internal_error", "message": "服务器内部错误，请稍后再试",
+                                  "request_id": request_id}, status=500)
+    response.headers["X-Request-ID"] = request_id
+    return response

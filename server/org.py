@@ -1,0 +1,141 @@
+"""Routes: zones, units, rosters, rotations, org import."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import BodyPartReader, web
+
+from models.org import Role
+from server import serialize
+from server.routing import Access, Router, invalid, path_int
+from server.schemas.org import (
+    DutyChangeIn,
+    GenerateIn,
+    GenerateOut,
+    ImportOut,
+    MembersOut,
+    MembersQuery,
+    RotationOut,
+    RotationsOut,
+    RotationsQuery,
+    UnitsOut,
+    UnitsQuery,
+    ZoneDetailOut,
+    ZonesOut,
+)
+from services import org, org_import
+from services.auth import Principal
+from services.errors import Forbidden, NotFound
+
+router = Router()
+TAGS = ["organisation"]
+ID = r"{%s:\d{1,9}}"
+
+
+@router.route("GET", "/zones", access=Access.MEMBER, response=ZonesOut, tags=TAGS,
+              summary="Zones with their units' count and the current duty unit")
+async def list_zones(request: web.Request, *, principal: Principal) -> dict[str, Any]:
+    rows = await org.list_zones()
+    return {"items": [{
+        "id": r["zone"].id, "name": r["zone"].name, "description": r["zone"].description,
+        "unit_count": r["unit_count"],
+        "duty_unit": serialize.unit_ref(r["rotation"].unit) if r["rotation"] else None,
+        "rotation": serialize.rotation(r["rotation"]),
+    } for r in rows]}
+
+
+@router.route("GET", "/zones/" + ID % "zone_id", access=Access.MEMBER, response=ZoneDetailOut,
+              tags=TAGS, summary="One zone: its units, liaisons and current rotation",
+              errors=[NotFound])
+async def get_zone(request: web.Request, *, principal: Principal) -> dict[str, Any]:
+    data = await org.get_zone(path_int(request, "zone_id"))
+    zone = data["zone"]
+    return {"id": zone.id, "name": zone.name, "description": zone.description,
+            "units": [serialize.unit(u) for u in data["units"]],
+            "liaisons": [{"id": m.id, "name": m.name, "phone": m.phone} for m in data["liaisons"]],
+            "rotation": serialize.rotation(data["rotation"])}
+
+
+@router.route("GET", "/units", access=Access.UNIT_ADMIN, query=UnitsQuery, response=UnitsOut,
+              tags=TAGS, summary="Units (committee: all, filter zone_id; unit admin: own)")
+async def list_units(request: web.Request, *, principal: Principal,
+                     query: UnitsQuery) -> dict[str, Any]:
+    units = await org.list_units(principal, zone_id=query.zone_id)
+    return {"items": [serialize.unit(u, with_invite=True) for u in units]}
+
+
+@router.route("GET", "/units/" + ID % "unit_id" + "/members", access=Access.UNIT_ADMIN,
+              query=MembersQuery, response=MembersOut, tags=TAGS, errors=[NotFound, Forbidden],
+              summary="A unit's roster (committee; unit admin of that unit), filter role")
+async def list_members(request: web.Request, *, principal: Principal,
+                       query: MembersQuery) -> dict[str, Any]:
+    members = await org.list_members(
+        principal, unit_id=path_int(request, "unit_id"),
+        role=Role(query.role) if query.role else None, limit=query.limit, after_id=query.after_id)
+    return {"items": [serialize.member(m) for m in members],
+            "next_cursor": members[-1].id if len(members) == query.limit else None}
+
+
+@router.route("GET", "/zones/" + ID % "zone_id" + "/rotations", access=Access.MEMBER,
+              query=RotationsQuery, response=RotationsOut, tags=["rotations"], errors=[NotFound],
+              summary="The zone's rotations, filter year")
+async def list_rotations(request: web.Request, *, principal: Principal,
+                         query: RotationsQuery) -> dict[str, Any]:
+    rotations = await org.list_rotations(path_int(request, "zone_id"), year=query.year)
+    return {"items": [serialize.rotation(r) for r in rotations]}
+
+
+@router.route("POST", "/rotations/generate", access=Access.COMMITTEE, body=GenerateIn,
+              response=GenerateOut, tags=["rotations"], errors=[org.YearOutOfRange],
+              summary="Create the rotations of every zone for a year (idempotent)")
+async def generate_rotations(request: web.Request, *, principal: Principal,
+                             body: GenerateIn) -> dict[str, Any]:
+    """Strongest unit first in a zone's first round; every unit once per round, one quarter
+    each; the order continues across years. Existing rotations are kept."""
+    result = await org.generate_rotations(year=body.year)
+    return {"year": body.year, **result}
+
+
+@router.route("POST", "/zones/" + ID % "zone_id" + "/duty-change", access=Access.COMMITTEE,
+              body=DutyChangeIn, response=RotationOut, tags=["rotations"],
+              errors=[NotFound, org.UnitNotInZone, org.NoCurrentRotation, org.AlreadyOnDuty],
+              summary="Hand the rest of the current quarter to another unit (kept in history)")
+async def change_duty(request: web.Request, *, principal: Principal,
+                      body: DutyChangeIn) -> dict[str, Any]:
+    rotation = await org.change_duty_unit(principal, zone_id=path_int(request, "zone_id"),
+                                          unit_id=body.unit_id, reason=body.reason)
+    return serialize.rotation(rotation)  # type: ignore[return-value]
+
+
+@router.route("POST", "/org/import", access=Access.COMMITTEE, response=ImportOut,
+              tags=TAGS, errors=[org_import.ImportInvalid],
+              request_content_type="multipart/form-data",
+              summary="Import units or members from CSV/XLSX (all or nothing)")
+async def import_org(request: web.Request, *, principal: Principal) -> dict[str, Any]:
+    """Multipart fields: `file` (CSV or XLSX) and optional `kind` (`units` | `members`; guessed
+    from the header otherwise). Any bad row rejects the whole file with a row-by-row report
+    (422 `import_invalid`); the same file imported twice changes nothing."""
+    if not request.content_type.startswith("multipart/"):
+        raise invalid(["body"], "expected multipart/form-data with a `file` field", "multipart")
+    reader = await request.multipart()
+    filename, content, kind = "", b"", None
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            continue
+        if part.name == "file":
+            filename = part.filename or "upload.csv"
+            content = await part.read(decode=False)
+            if len(content) > org_import.MAX_BYTES:
+                raise invalid(["body", "file"], "file larger than 5 MB", "too_large")
+        elif part.name == "kind":
+            kind = (await part.text()).strip() or None
+    if not content:
+        raise invalid(["body", "file"], "missing file", "missing")
+    if kind not in (None, "units", "members"):
+        raise invalid(["body", "kind"], "kind must be units or members", "enum")
+    report = await org_import.import_table(filename=filename, content=bytes(content), kind=kind,
+                                           by_member_id=principal.member_id)
+    return {"kind": report.kind, "rows": report.rows, "created": report.created,
+            "updated": report.updated, "unchanged": report.unchanged}
+

@@ -1,0 +1,192 @@
+"""Declared routes: each says who may call it and the shapes it takes and gives.
+
+`@router.route(...)` wraps a handler so that it authenticates, checks the coarse role, parses
+the body and query through pydantic, and serialises the result. The same declarations
+generate the OpenAPI 3.1 document, so the spec cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from server.jsonutil import json_response
+from server.keys import AUTH, PRINCIPAL, VALIDATE_RESPONSES
+from services.auth import Principal
+from services.errors import Forbidden, InvalidInput, NotAuthenticated, ServiceError
+
+MAX_ID_DIGITS = 9  # path ids stay inside a 32-bit integer column
+
+
+class Access(StrEnum):
+    """Who may call a route, before per-domain scope checks (own unit, own zone, own quarter)."""
+
+    ANYONE = "anyone"
+    MEMBER = "member"          # any signed-in person
+    UNIT_ADMIN = "unit_admin"  # a unit admin (duty-unit powers are checked by the service) or committee
+    COMMITTEE = "committee"
+
+
+@dataclass
+class RouteSpec:
+    method: str
+    path: str
+    access: Access
+    summary: str
+    tags: list[str]
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: Any
+    status: int
+    errors: list[type[ServiceError]]
+    description: str = ""
+    content_type: str = "application/json"
+    request_content_type: str | None = None
+    handler: Callable[..., Awaitable[web.StreamResponse]] | None = field(default=None, repr=False)
+
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+def validation_errors(exc: ValidationError, prefix: str) -> list[dict[str, Any]]:
+    return [{"loc": [prefix, *err["loc"]], "msg": err["msg"], "type": err["type"]}
+            for err in exc.errors(include_url=False, include_input=False, include_context=False)]
+
+
+def invalid(loc: list[Any], msg: str, type_: str = "value_error") -> InvalidInput:
+    return InvalidInput(errors=[{"loc": loc, "msg": msg, "type": type_}])
+
+
+async def parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    raw = await request.read()
+    try:
+        data = json.loads(raw) if raw else {}
+    except (ValueError, UnicodeDecodeError):
+        raise invalid(["body"], "Invalid JSON", "json_invalid") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput(errors=validation_errors(exc, "body")) from None
+
+
+def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    data: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        values = request.query.getall(info.alias or name, [])
+        if not values:
+            continue
+        is_list = "list" in str(info.annotation)
+        data[info.alias or name] = values if is_list else values[-1]
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput(errors=validation_errors(exc, "query")) from None
+
+
+def path_int(request: web.Request, name: str) -> int:
+    """Path ids are declared `{name:\\d{1,9}}`, so this cannot fail for a matched route."""
+    return int(request.match_info[name])
+
+
+async def authenticate(request: web.Request) -> Principal:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthenticated()
+    principal = await request.app[AUTH].authenticate(token.strip())
+    request[PRINCIPAL] = principal
+    return principal
+
+
+def check_access(principal: Principal, access: Access) -> None:
+    if access is Access.COMMITTEE and not principal.is_committee:
+        raise Forbidden()
+    if access is Access.UNIT_ADMIN and not (principal.is_committee or principal.is_unit_admin):
+        raise Forbidden()
+
+
+class Router:
+    def __init__(self) -> None:
+        self.specs: list[RouteSpec] = []
+
+    def route(self, method: str, path: str, *, access: Access, summary: str,
+              tags: list[str], body: type[BaseModel] | None = None,
+              query: type[BaseModel] | None = None, response: Any = None, status: int = 200,
+              errors: list[type[ServiceError]] | tuple[type[ServiceError], ...] = (),
+              description: str = "", content_type: str = "application/json",
+              request_content_type: str | None = None) -> Callable[[Handler], Handler]:
+        spec = RouteSpec(method=method.upper(), path=path, access=access, summary=summary,
+                         tags=tags, body=body, query=query, response=response, status=status,
+                         errors=list(errors), description=description, content_type=content_type,
+                         request_content_type=request_content_type)
+        adapter = TypeAdapter(response) if response is not None else None
+
+        def decorate(fn: Handler) -> Handler:
+            async def handler(request: web.Request) -> web.StreamResponse:
+                kwargs: dict[str, Any] = {}
+                if access is not Access.ANYONE:
+                    principal = await authenticate(request)
+                    check_access(principal, access)
+                    kwargs["principal"] = principal
+                if query is not None:
+                    kwargs["query"] = parse_query(request, query)
+                if body is not None:
+                    kwargs["body"] = await parse_body(request, body)
+                result = await fn(request, **kwargs)
+                if isinstance(result, web.StreamResponse):
+                    return result
+                if adapter is not None and request.app.get(VALIDATE_RESPONSES, False):
+                    adapter.validate_python(result)  # tests: every answer matches its spec
+                return json_response(result, status=status)
+
+            handler.__name__ = fn.__name__
+            handler.__doc__ = fn.__doc__
+            spec.handler = handler
+            if not spec.description and fn.__doc__:
+                spec.description = fn.__doc__.strip()
+            self.specs.append(spec)
+            return handler
+
+        return decorate
+
+    def install(self, app: web.Application, prefix: str = "") -> None:
+        for spec in self.specs:
+            assert spec.handler is not None
+            app.router.add_route(spec.method, prefix + spec.path, spec.handler)
+
+
+_PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
+
+
+def openapi_path(path: str) -> tuple[str, list[str]]:
+    """'/zones/{zone_id:\\d{1,9}}' -> ('/zones/{zone_id}', ['zone_id'])."""
+    names: list[str] = []
+
+    def repl(m: re.Match[str]) -> str:
+        names.append(m.group(1))
+        return "{" + m.group(1) + "}"
+
+    out, depth, i, buf = "", 0, 0, ""
+    # Braces can nest inside the regex part ({1,9}); walk them by hand.
+    while i < len(path):
+        ch = path[i]
+        if ch == "{":
+            depth += 1
+        if depth:
+            buf += ch
+        else:
+            out += ch
+        if ch == "}":
+            depth -= 1
+            if depth == 0:
+                out += _PARAM.sub(repl, re.sub(r":.*\}$", "}", buf))
+                buf = ""
+        i += 1
+    return out, names

@@ -1,0 +1,1 @@
+"""Business rules. Services never import `server`; they raise `ServiceError`s with stable codes."""

