@@ -17,7 +17,7 @@ log = logging.getLogger("zonehub.worker")
 
 
 async def startup(ctx: dict[str, Any]) -> None:
-    settings = get_settings()
+    settings = ctx.get("settings") or get_settings()  # tests pass their own
     await init_db(settings.database_url)
     assert settings.redis_url
     ctx["settings"] = settings

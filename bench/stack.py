@@ -1,0 +1,237 @@
+"""The system under test: a fresh database and Redis, `zonehub migrate` and `zonehub demo`, then
+the fake WeChat, the API and the bare baseline server as subprocesses, all stopped at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+import asyncpg
+import redis.asyncio as aioredis
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO / "bench" / "results"
+LOG_DIR = RESULTS_DIR / "logs"
+
+POSTGRES_ADMIN_DSN = "postgres://postgres@127.0.0.1:5432/postgres"
+BENCH_DATABASE = "zonehub_bench"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
+STARTUP_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 10.0
+
+
+class StackError(Exception):
+    """The stack could not be set up; the message says which part and shows its log."""
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def zonehub_command() -> list[str]:
+    """The `zonehub` console script of this interpreter's environment."""
+    found = shutil.which("zonehub") or str(Path(sys.executable).with_name("zonehub"))
+    return [found] if Path(found).exists() else [sys.executable, "-m", "server.cli"]
+
+
+class Processes:
+    """Child processes in their own sessions, logging to LOG_DIR/<name>.log; a context manager
+    that stops them all (SIGTERM, then SIGKILL) on exit, whatever the exit."""
+
+    def __init__(self, log_dir: Path = LOG_DIR) -> None:
+        self.log_dir = log_dir
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+
+    def __enter__(self) -> Processes:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop_all()
+
+    def log_path(self, name: str) -> Path:
+        return self.log_dir / f"{name}.log"
+
+    def spawn(self, name: str, argv: list[str], *, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        """Start argv; stdout and stderr go to the log; cwd is RESULTS_DIR (no `.env` there)."""
+        if name in self.children:
+            raise ValueError(f"a process named {name!r} already runs")
+        with self.log_path(name).open("wb") as log:
+            proc = subprocess.Popen(argv, env=env, cwd=RESULTS_DIR, stdout=log,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+        self.children[name] = proc
+        return proc
+
+    async def run_once(self, name: str, argv: list[str], *, env: dict[str, str]) -> None:
+        """Run a one-shot command to completion; StackError with its log if it fails."""
+        proc = self.spawn(name, argv, env=env)
+        while proc.poll() is None:
+            await asyncio.sleep(0.1)
+        del self.children[name]
+        if proc.returncode != 0:
+            raise StackError(f"{name} exited {proc.returncode}:\n"
+                             f"{self.log_tail(name)}")
+
+    def log_tail(self, name: str, lines: int = 40) -> str:
+        try:
+            text = self.log_path(name).read_text(errors="replace")
+        except FileNotFoundError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop_all(self) -> None:
+        """SIGTERM every child (newest first), wait, SIGKILL whoever is left."""
+        for proc in reversed(self.children.values()):
+            if proc.poll() is None:
+                _signal_group(proc, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for proc in self.children.values():
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(proc, signal.SIGKILL)
+                proc.wait()
+        self.children.clear()
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+async def wait_http(url: str, *, procs: Processes, name: str,
+                    timeout_s: float = STARTUP_TIMEOUT_S) -> None:
+    """Poll url until it answers 200; StackError with the log if the process dies or times out."""
+    proc = procs.children[name]
+    deadline = time.monotonic() + timeout_s
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise StackError(f"{name} exited {proc.returncode}:\n{procs.log_tail(name)}")
+            try:
+                async with session.get(url) as resp:
+                    if resp.status == 200:
+                        return
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+                pass
+            await asyncio.sleep(0.1)
+    raise StackError(f"{name}: {url} did not answer 200 within {timeout_s:.0f} s:\n"
+                     f"{procs.log_tail(name)}")
+
+
+def _asyncpg_dsn(database_url: str) -> str:
+    """The URL without tortoise's scheme and pool options, for asyncpg.connect()."""
+    parts = urlsplit(database_url)
+    return urlunsplit(("postgresql", parts.netloc, parts.path, "", ""))
+
+
+async def reset_database() -> str:
+    """Drop and recreate BENCH_DATABASE; return its URL."""
+    conn = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
+    finally:
+        await conn.close()
+    return urlunsplit(("postgres", urlsplit(POSTGRES_ADMIN_DSN).netloc, f"/{BENCH_DATABASE}", "", ""))
+
+
+async def database_kind(database_url: str) -> str:
+    """'PostgreSQL 15.20' or 'SQLite'."""
+    if database_url.startswith("sqlite://"):
+        return "SQLite"
+    conn = await asyncpg.connect(_asyncpg_dsn(database_url))
+    try:
+        return f"PostgreSQL {await conn.fetchval('SHOW server_version')}"
+    finally:
+        await conn.close()
+
+
+async def flush_redis(redis_url: str) -> str:
+    """Empty the Redis database; return the server version."""
+    client = aioredis.from_url(redis_url)
+    try:
+        await client.flushdb()
+        info = await client.info("server")
+        return str(info.get("redis_version", "?"))
+    finally:
+        await client.aclose()
+
+
+def child_env(**zonehub: str) -> dict[str, str]:
+    """This environment without inherited ZONEHUB_* variables, plus the given ones."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZONEHUB_")}
+    env.update({f"ZONEHUB_{k.upper()}": v for k, v in zonehub.items()})
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Where everything runs; `env` is what zonehub processes get (e.g. for an extra worker)."""
+
+    api: str
+    baseline_url: str
+    wechat_url: str
+    database_url: str
+    redis_url: str
+    database_kind: str
+    redis_version: str
+    env: dict[str, str]
+    processes: Processes
+
+
+async def _storage() -> tuple[str, str, str, str]:
+    database_url = os.environ.get("ZONEHUB_BENCH_DATABASE_URL") or await reset_database()
+    redis_url = os.environ.get("ZONEHUB_BENCH_REDIS_URL") or DEFAULT_REDIS_URL
+    kind, version = await asyncio.gather(database_kind(database_url), flush_redis(redis_url))
+    return database_url, redis_url, kind, version
+
+
+@asynccontextmanager
+async def open_stack() -> AsyncIterator[Stack]:
+    """Fresh storage, migrate + demo, then fake WeChat, API and baseline; all stopped on exit."""
+    database_url, redis_url, kind, redis_version = await _storage()
+    wechat_port, api_port, baseline_port = free_port(), free_port(), free_port()
+    wechat_url = f"http://127.0.0.1:{wechat_port}"
+    env = child_env(database_url=database_url, redis_url=redis_url,
+                    secret_key=secrets.token_urlsafe(48), wechat_api_base=wechat_url,
+                    admin_password=secrets.token_urlsafe(16))
+    zonehub = zonehub_command()
+    with Processes() as procs:
+        await procs.run_once("migrate", [*zonehub, "migrate"], env=env)
+        await procs.run_once("demo", [*zonehub, "demo"], env=env)
+        procs.spawn("fake-wechat", [*zonehub, "fake-wechat", "--port", str(wechat_port)], env=env)
+        procs.spawn("serve", [*zonehub, "serve", "--port", str(api_port)], env=env)
+        procs.spawn("baseline", [sys.executable, "-m", "bench.baseline", "--port",
+                                 str(baseline_port)], env=env)
+        api = f"http://127.0.0.1:{api_port}/api/v1"
+        baseline_url = f"http://127.0.0.1:{baseline_port}/hello"
+        await asyncio.gather(wait_http(f"{wechat_url}/_fake/stats", procs=procs, name="fake-wechat"),
+                             wait_http(f"{api}/health", procs=procs, name="serve"),
+                             wait_http(baseline_url, procs=procs, name="baseline"))
+        yield Stack(api=api, baseline_url=baseline_url, wechat_url=wechat_url,
+                    database_url=database_url, redis_url=redis_url, database_kind=kind,
+                    redis_version=redis_version, env=env, processes=procs)
