@@ -97,7 +97,7 @@ async def _worker(session: aiohttp.ClientSession, pick: Callable[[int], Request]
                                        data=req.body) as resp:
                 await resp.read()
                 status = resp.status
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             rec.error(f"{type(exc).__name__}: {exc}"[:200])
             continue
         if not 200 <= status < 300:

@@ -58,8 +58,9 @@ def ratio(result: Result, baseline: Result | None) -> float | None:
 
 def table(results: list[Result], baseline: Result | None) -> str:
     width = max([30, *(len(r.label) for r in results)]) + 2
-    lines = [f"{'figure':<{width}}{HEADER[0]:>8}{HEADER[1]:>9}{HEADER[2]:>9}"
-             f"{HEADER[3]:>8}{HEADER[4]:>13}"]
+    header = (f"{'figure':<{width}}{HEADER[0]:>8}{HEADER[1]:>9}{HEADER[2]:>9}"
+              f"{HEADER[3]:>8}{HEADER[4]:>13}")
+    lines = [header]
     for result in results:
         lines.append(f"{result.label:<{width}}{_row(result, baseline)}")
     return "\n".join(lines)

@@ -17,10 +17,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import redis.asyncio as aioredis
 
 REPO = Path(__file__).resolve().parent.parent
@@ -59,7 +60,7 @@ class Processes:
         self.log_dir = log_dir
         self.children: dict[str, subprocess.Popen[bytes]] = {}
 
-    def __enter__(self) -> Processes:
+    def __enter__(self) -> Self:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         return self
 
@@ -133,7 +134,7 @@ async def wait_http(url: str, *, procs: Processes, name: str,
                 async with session.get(url) as resp:
                     if resp.status == 200:
                         return
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+            except (TimeoutError, aiohttp.ClientError, OSError):
                 pass
             await asyncio.sleep(0.1)
     raise StackError(f"{name}: {url} did not answer 200 within {timeout_s:.0f} s:\n"
@@ -170,7 +171,7 @@ async def database_kind(database_url: str) -> str:
 
 async def flush_redis(redis_url: str) -> str:
     """Empty the Redis database; return the server version."""
-    client = aioredis.from_url(redis_url)
+    client = aioredis.Redis.from_url(redis_url)
     try:
         await client.flushdb()
         info = await client.info("server")

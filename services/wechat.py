@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from typing import Any
 
 import redis
@@ -39,20 +40,23 @@ class _Client(WeChatClient):
         self.API_BASE_URL = f"{api_base}/cgi-bin/"
         self.wxa.API_BASE_URL = f"{api_base}/"
         self._redis = sync_redis
-        self.token_fetches = 0
+        self._seen = threading.local()
 
     @property
     def access_token(self) -> str:  # type: ignore[override]
         # Redis' TTL decides freshness for every process; wechatpy's per-process expires_at does not.
-        token = self.session.get(self.access_token_key)
-        if token:
-            return token
-        self.fetch_access_token()
-        return self.session.get(self.access_token_key)
+        token = self.session.get(self.access_token_key) or self.refresh(stale=None)["access_token"]
+        self._seen.token = token  # what this thread's next request will carry
+        return token
 
     def fetch_access_token(self) -> dict[str, Any]:
-        """Refresh under the Redis lock; a token another process stored meanwhile is reused."""
-        stale = self.session.get(self.access_token_key)
+        """wechatpy calls this when WeChat rejected a token (40001/42001): the rejected one is
+        the token this thread last handed out."""
+        return self.refresh(stale=getattr(self._seen, "token", None))
+
+    def refresh(self, *, stale: str | None) -> dict[str, Any]:
+        """Under the Redis lock: reuse a token someone stored since `stale` was seen, else fetch
+        one through stable_token (forced when `stale` was a token that must be replaced)."""
         with self._redis.lock(TOKEN_LOCK, timeout=15, blocking_timeout=15):
             current = self.session.get(self.access_token_key)
             if current and current != stale:
@@ -71,7 +75,6 @@ class _Client(WeChatClient):
             # Keep a margin so no process uses a token in its last five minutes.
             self.session.set(self.access_token_key, result["access_token"],
                              max(60, expires_in - 300))
-            self.token_fetches += 1
             return result
 
 
@@ -114,11 +117,13 @@ class WeChat:
 
     async def refresh_access_token_if_expiring(self, *, min_ttl_s: int = 600) -> bool:
         """For the worker's cron: refresh before the token's last minutes; True if refreshed."""
-        key = self.client.session.key_name(self.client.access_token_key)
+        session = self.client.session
+        key = session.key_name(self.client.access_token_key)
         ttl = await asyncio.to_thread(self._sync_redis.ttl, key)
         if ttl is not None and ttl > min_ttl_s:
             return False
-        await asyncio.to_thread(self.client.fetch_access_token)
+        current = await asyncio.to_thread(session.get, self.client.access_token_key)
+        await asyncio.to_thread(self.client.refresh, stale=current)
         return True
 
     def close(self) -> None:

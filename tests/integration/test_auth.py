@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -141,12 +142,28 @@ async def test_forged_expired_and_missing_tokens(client: TestClient[Any, Any], c
     assert (await client.get("/api/v1/me", headers=bearer(expired))).status == 401
 
 
+async def _race_for_token(client: TestClient[Any, Any], callers: int) -> set[str]:
+    wechat = client.app[WECHAT]
+    wechat.client.session.delete(wechat.client.access_token_key)
+    return set(await asyncio.gather(*(wechat.access_token() for _ in range(callers))))
+
+
+async def test_control_without_the_lock_concurrent_callers_fetch_twice(
+        client: TestClient[Any, Any], fake_wechat: FakeWeChat, monkeypatch: Any) -> None:
+    """Control: proves the next test can see a double refresh when the lock is gone."""
+    wechat = client.app[WECHAT]
+    monkeypatch.setattr(wechat.client, "_redis", type("NoLock", (), {
+        "lock": staticmethod(lambda *a, **k: contextlib.nullcontext())})())
+    for _ in range(3):
+        await _race_for_token(client, 30)
+    assert fake_wechat.stable_token_calls > 3
+
+
 async def test_access_token_is_fetched_once_for_concurrent_callers(
         client: TestClient[Any, Any], fake_wechat: FakeWeChat) -> None:
-    wechat = client.app[WECHAT]
-    tokens = await asyncio.gather(*(wechat.access_token() for _ in range(12)))
-    assert len(set(tokens)) == 1
-    assert fake_wechat.stable_token_calls == 1  # the Redis lock let one refresh through
+    for round_no in range(1, 4):
+        assert len(await _race_for_token(client, 30)) == 1
+        assert fake_wechat.stable_token_calls == round_no  # the Redis lock let one refresh through
 
 
 async def test_rejected_access_token_is_refreshed_once_and_the_call_retried(

@@ -1,0 +1,131 @@
+"""`scripts/bench [--duration S] [--connections N] [--only NAME]...`
+
+Starts the stack (bench/stack.py), measures the bare-handler baseline and then every figure in
+FIGURES with the same closed-loop load, prints a table with each figure's ratio to the baseline
+and writes it to bench/results/latest.json. Exits 1 if any figure had errors, 2 if the stack
+could not start. Figures are reported, never asserted.
+
+To add a figure: write bench/<name>.py with `async def run(ctx: Context) -> list[Result]` and
+`FIGURE = Figure("<name>", run)` (see bench/me.py), then append it to FIGURES below.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import aiohttp
+
+from bench import baseline, me
+from bench.figure import Context, Figure, Result
+from bench.report import document, error_details, facts_line, machine_facts, table, write_json
+from bench.stack import RESULTS_DIR, StackError, open_stack
+
+FIGURES: list[Figure] = [me.FIGURE]
+
+LATEST = RESULTS_DIR / "latest.json"
+SERVER_LOG_LINES = 40
+
+
+@dataclass(frozen=True)
+class Options:
+    duration_s: float
+    connections: int
+    warmup_s: float
+    only: list[str]
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Options:
+    names = [f.name for f in FIGURES]
+    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds measured per figure")
+    parser.add_argument("--connections", type=int, default=64, help="concurrent connections")
+    parser.add_argument("--warmup", type=float, default=1.5, help="seconds of unmeasured load first")
+    parser.add_argument("--only", action="append", choices=names, metavar="NAME", default=[],
+                        help=f"run only this figure (repeatable; the baseline always runs): "
+                             f"{', '.join(names)}")
+    args = parser.parse_args(argv)
+    if args.duration <= 0 or args.connections < 1 or args.warmup < 0:
+        parser.error("--duration must be > 0, --connections >= 1, --warmup >= 0")
+    return Options(duration_s=args.duration, connections=args.connections,
+                   warmup_s=args.warmup, only=args.only)
+
+
+def selected(opts: Options) -> list[Figure]:
+    return [f for f in FIGURES if not opts.only or f.name in opts.only]
+
+
+async def run_figure(ctx: Context, figure: Figure) -> list[Result]:
+    """The figure's results; a figure that raises becomes one failed row, the run goes on."""
+    print(f"bench: {figure.name} …", file=sys.stderr, flush=True)
+    try:
+        return await figure.run(ctx)
+    except Exception as exc:  # noqa: BLE001 - reported as a failed row
+        traceback.print_exc(file=sys.stderr)
+        return [Result(label=figure.name, failure=f"{type(exc).__name__}: {exc}"[:300])]
+
+
+def _cancel_on_sigterm() -> None:
+    task = asyncio.current_task()
+    if task is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+
+
+async def bench(opts: Options, *, event_loop: str) -> int:
+    """Run everything; print the table; the exit status."""
+    _cancel_on_sigterm()
+    print("bench: preparing database, Redis and servers …", file=sys.stderr, flush=True)
+    async with open_stack() as stack, aiohttp.ClientSession() as session:
+        ctx = Context(stack=stack, session=session, connections=opts.connections,
+                      duration_s=opts.duration_s, warmup_s=opts.warmup_s)
+        results = await run_figure(ctx, baseline.FIGURE)
+        for figure in selected(opts):
+            results += await run_figure(ctx, figure)
+        facts = machine_facts(stack, event_loop=event_loop)
+        server_log = stack.processes.log_path("serve")
+        server_tail = stack.processes.log_tail("serve", SERVER_LOG_LINES)
+    base = results[0] if results[0].stats else None
+    print(facts_line(facts, connections=opts.connections, duration_s=opts.duration_s,
+                     warmup_s=opts.warmup_s))
+    print(table(results, base))
+    write_json(LATEST, document(results, base, facts, settings={
+        "connections": opts.connections, "duration_s": opts.duration_s,
+        "warmup_s": opts.warmup_s, "figures": [f.name for f in selected(opts)]}))
+    print(f"\n(written to {LATEST.relative_to(RESULTS_DIR.parent.parent)})")
+    if not any(r.errors for r in results):
+        return 0
+    print(f"\nerrors:\n{error_details(results)}\n\nlast {SERVER_LOG_LINES} lines of {server_log}:\n"
+          f"{server_tail}")
+    return 1
+
+
+def _loop_factory() -> tuple[Callable[[], asyncio.AbstractEventLoop] | None, str]:
+    try:
+        import uvloop
+    except ImportError:
+        return None, "asyncio"
+    return uvloop.new_event_loop, "uvloop"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    opts = parse_args(argv)
+    factory, name = _loop_factory()
+    try:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            return runner.run(bench(opts, event_loop=name))
+    except StackError as exc:
+        print(f"bench: the stack did not start: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bench: interrupted; servers stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
