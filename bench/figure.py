@@ -74,7 +74,8 @@ class Context:
             return json.loads(text) if text else None
 
     def spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
-        """Start an extra process (e.g. `zonehub worker`) with the stack's env; stopped at the end."""
+        """Start an extra process (e.g. `zonehub worker`) with the stack's env; stopped at the
+        end of the run."""
         return self.stack.processes.spawn(name, argv, env=self.stack.env)
 
 

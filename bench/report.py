@@ -71,7 +71,8 @@ def _row(result: Result, baseline: Result | None) -> str:
     if s is None:
         return f"failed: {result.failure}"
     r = ratio(result, baseline)
-    return (f"{s.rate:>8,.0f}{s.p50_ms:>9.1f}{s.p99_ms:>9.1f}{s.errors:>8}"
+    p50, p99 = (f"{s.p50_ms:.1f}", f"{s.p99_ms:.1f}") if s.requests else ("-", "-")
+    return (f"{s.rate:>8,.0f}{p50:>9}{p99:>9}{s.errors:>8}"
             f"{'' if r is None else f'{r:.2f}':>13}")
 
 

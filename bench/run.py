@@ -6,7 +6,7 @@ and writes it to bench/results/latest.json. Exits 1 if any figure had errors, 2 
 could not start. Figures are reported, never asserted.
 
 To add a figure: write bench/<name>.py with `async def run(ctx: Context) -> list[Result]` and
-`FIGURE = Figure("<name>", run)` (see bench/me.py), then append it to FIGURES below.
+`FIGURE = Figure("<name>", run)` (see bench/me.py), then append it to FIGURES in bench/run.py.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds measured per figure")
     parser.add_argument("--connections", type=int, default=64, help="concurrent connections")
-    parser.add_argument("--warmup", type=float, default=1.5, help="seconds of unmeasured load first")
+    parser.add_argument("--warmup", type=float, default=1.5,
+                        help="seconds of unmeasured load first")
     parser.add_argument("--only", action="append", choices=names, metavar="NAME", default=[],
                         help=f"run only this figure (repeatable; the baseline always runs): "
                              f"{', '.join(names)}")
@@ -125,6 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bench: interrupted; servers stopped", file=sys.stderr)
         return 130
+    except asyncio.CancelledError:  # SIGTERM
+        print("bench: terminated; servers stopped", file=sys.stderr)
+        return 143
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import asyncpg  # type: ignore[import-untyped]
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"
@@ -155,7 +156,8 @@ async def reset_database() -> str:
         await conn.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
     finally:
         await conn.close()
-    return urlunsplit(("postgres", urlsplit(POSTGRES_ADMIN_DSN).netloc, f"/{BENCH_DATABASE}", "", ""))
+    netloc = urlsplit(POSTGRES_ADMIN_DSN).netloc
+    return urlunsplit(("postgres", netloc, f"/{BENCH_DATABASE}", "", ""))
 
 
 async def database_kind(database_url: str) -> str:
@@ -164,7 +166,8 @@ async def database_kind(database_url: str) -> str:
         return "SQLite"
     conn = await asyncpg.connect(_asyncpg_dsn(database_url))
     try:
-        return f"PostgreSQL {await conn.fetchval('SHOW server_version')}"
+        version = str(await conn.fetchval("SHOW server_version"))
+        return f"PostgreSQL {version.split()[0]}"
     finally:
         await conn.close()
 
@@ -205,9 +208,17 @@ class Stack:
 
 
 async def _storage() -> tuple[str, str, str, str]:
-    database_url = os.environ.get("ZONEHUB_BENCH_DATABASE_URL") or await reset_database()
+    """Database URL (fresh unless ZONEHUB_BENCH_DATABASE_URL), flushed Redis URL, versions."""
     redis_url = os.environ.get("ZONEHUB_BENCH_REDIS_URL") or DEFAULT_REDIS_URL
-    kind, version = await asyncio.gather(database_kind(database_url), flush_redis(redis_url))
+    try:
+        database_url = os.environ.get("ZONEHUB_BENCH_DATABASE_URL") or await reset_database()
+        kind = await database_kind(database_url)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise StackError(f"PostgreSQL: {type(exc).__name__}: {exc}") from None
+    try:
+        version = await flush_redis(redis_url)
+    except (OSError, RedisError) as exc:
+        raise StackError(f"Redis at {redis_url}: {type(exc).__name__}: {exc}") from None
     return database_url, redis_url, kind, version
 
 
@@ -230,9 +241,10 @@ async def open_stack() -> AsyncIterator[Stack]:
                                  str(baseline_port)], env=env)
         api = f"http://127.0.0.1:{api_port}/api/v1"
         baseline_url = f"http://127.0.0.1:{baseline_port}/hello"
-        await asyncio.gather(wait_http(f"{wechat_url}/_fake/stats", procs=procs, name="fake-wechat"),
-                             wait_http(f"{api}/health", procs=procs, name="serve"),
-                             wait_http(baseline_url, procs=procs, name="baseline"))
+        await asyncio.gather(
+            wait_http(f"{wechat_url}/_fake/stats", procs=procs, name="fake-wechat"),
+            wait_http(f"{api}/health", procs=procs, name="serve"),
+            wait_http(baseline_url, procs=procs, name="baseline"))
         yield Stack(api=api, baseline_url=baseline_url, wechat_url=wechat_url,
                     database_url=database_url, redis_url=redis_url, database_kind=kind,
                     redis_version=redis_version, env=env, processes=procs)

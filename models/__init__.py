@@ -1,5 +1,5 @@
 """Tortoise models, one module per domain; `MODEL_MODULES` is what Tortoise loads."""
 
-MODEL_MODULES = ["models.org"]
+MODEL_MODULES = ["models.org", "models.notices", "models.activities"]
 APP_LABEL = "models"
 MIGRATIONS_MODULE = "models.migrations"

@@ -26,7 +26,7 @@ class Zone(Model):
 
 
 class Unit(Model):
-    """A directly affiliated unit's party organisation (直属单位党组织)."""
+    """The party organisation of a directly affiliated unit (直属单位党组织)."""
 
     id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=128, unique=True)
@@ -39,7 +39,7 @@ class Unit(Model):
     member_count = fields.IntField(default=0)
     strength = fields.IntField(default=50, description="party-building strength score 0..100")
     invite_code = fields.CharField(max_length=32, unique=True)
-    duty_order = fields.IntField(null=True, description="position in the zone's duty order")
+    duty_order = fields.IntField(null=True, description="position in the duty order of its zone")
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

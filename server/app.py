@@ -9,20 +9,21 @@ from importlib.metadata import PackageNotFoundError, version
 from aiohttp import web
 
 from server import auth as auth_routes
-from server import meta, org
+from server import activities, meta, org
 from server.jsonutil import json_response
-from server.keys import AUTH, REDIS, SETTINGS, VALIDATE_RESPONSES, WECHAT
+from server.keys import AUTH, PASS_SIGNER, REDIS, SETTINGS, VALIDATE_RESPONSES, WECHAT
 from server.middlewares import error_middleware
 from server.routing import Router
 from services.auth import Auth
 from services.db import close_db, init_db
+from services.passes import PassSigner
 from services.redis import create_redis
 from services.settings import ConfigError, Settings
 from services.wechat import WeChat
 
 log = logging.getLogger("zonehub")
 
-ROUTERS: list[Router] = [meta.router, auth_routes.router, org.router]
+ROUTERS: list[Router] = [meta.router, auth_routes.router, org.router, activities.router]
 MAX_BODY_BYTES = 6 * 1024 * 1024
 
 
@@ -63,6 +64,7 @@ def create_app(settings: Settings, *, validate_responses: bool = False) -> web.A
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     app[VALIDATE_RESPONSES] = validate_responses
+    app[PASS_SIGNER] = PassSigner(settings.secret_key.get_secret_value())
     app.cleanup_ctx.extend([_database, _redis, _wechat])
     for router in ROUTERS:
         router.install(app, prefix=meta.API_PREFIX)

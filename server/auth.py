@@ -22,10 +22,14 @@ from server.schemas.auth import (
 from server.schemas.common import OkOut
 from services import access, auth
 from services.auth import Principal
-from services.errors import RateLimited, UpstreamError
+from services.db import fetch_rows
+from services.errors import RateLimited, TokenInvalid, UpstreamError
 from services.wechat import WeChatCodeInvalid
 
 router = Router()
+_ME_SQL = (
+    "SELECT m.name, m.phone, u.id, u.name, z.id, z.name FROM member m "
+    "LEFT JOIN unit u ON u.id = m.unit_id LEFT JOIN zone z ON z.id = u.zone_id WHERE m.id = $1")
 TAGS = ["auth"]
 
 
@@ -82,20 +86,21 @@ async def logout(request: web.Request, *, principal: Principal) -> dict[str, Any
 @router.route("GET", "/me", access=Access.MEMBER, response=MeOut,
               summary="My profile: unit, zone, roles, and whether my unit is on duty", tags=["me"])
 async def me(request: web.Request, *, principal: Principal) -> dict[str, Any]:
-    member = await Member.get(id=principal.member_id).select_related("unit__zone")
-    duty = await access.duty_rotation(principal)
-    liaison_zones = await access.liaison_zone_ids(principal)
+    rows = await fetch_rows(_ME_SQL, principal.member_id)
+    if not rows:
+        raise TokenInvalid()
+    name, phone, unit_id, unit_name, zone_id, zone_name = tuple(rows[0])
+    duty = await access.duty_rotation(principal)  # no query unless a unit admin
+    liaison_zones = await access.liaison_zone_ids(principal)  # no query unless committee
     roles = auth.member_roles(principal.role)
     if liaison_zones:
         roles.append("liaison")
     if duty is not None:
         roles.append("duty_unit")
-    unit = member.unit
-    zone = unit.zone if unit is not None else None
     return {
-        "id": member.id, "name": member.name, "phone": member.phone, "roles": roles,
-        "unit": serialize.unit_ref(unit),
-        "zone": {"id": zone.id, "name": zone.name} if zone is not None else None,
+        "id": principal.member_id, "name": name, "phone": phone, "roles": roles,
+        "unit": {"id": unit_id, "name": unit_name} if unit_id is not None else None,
+        "zone": {"id": zone_id, "name": zone_name} if zone_id is not None else None,
         "duty": {"on_duty": duty is not None, "rotation_id": duty.id, "zone_id": duty.zone_id,
                  "year": duty.year, "quarter": duty.quarter, "starts_at": duty.starts_at,
                  "ends_at": duty.ends_at} if duty else {"on_duty": False},

@@ -6,6 +6,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from services.auth import Auth, Principal
+from services.passes import PassSigner
 from services.settings import Settings
 from services.wechat import WeChat
 
@@ -14,6 +15,7 @@ REDIS = web.AppKey("redis", aioredis.Redis)
 WECHAT = web.AppKey("wechat", WeChat)
 AUTH = web.AppKey("auth", Auth)
 VALIDATE_RESPONSES = web.AppKey("validate_responses", bool)
+PASS_SIGNER = web.AppKey("pass_signer", PassSigner)
 
 # per-request
 REQUEST_ID = web.RequestKey("request_id", str)

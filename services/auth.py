@@ -28,10 +28,14 @@ from services.errors import (
     ServiceError,
     TokenInvalid,
 )
+from services.db import fetch_rows
 from services.redis import key
 from services.settings import Settings
 from services.wechat import WeChat
 
+_PRINCIPAL_SQL = (
+    "SELECT m.role, m.unit_id, u.zone_id, m.token_version, m.is_active FROM member m "
+    "LEFT JOIN unit u ON u.id = m.unit_id WHERE m.id = $1")
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 _DUMMY_HASH = _hasher.hash("zonehub-dummy-password")
 
@@ -114,14 +118,11 @@ class Auth:
                                             str(claims["jti"]), int(claims["exp"]))
         except (tokens.BadSignature, tokens.Expired, KeyError, TypeError, ValueError):
             raise TokenInvalid() from None
-        revoked, row = await asyncio.gather(
-            self.redis.exists(key("revoked", jti)),
-            Member.filter(id=member_id).values_list(
-                "role", "unit_id", "unit__zone_id", "token_version", "is_active"),
-        )
-        if revoked or not row:
+        revoked, rows = await asyncio.gather(
+            self.redis.exists(key("revoked", jti)), fetch_rows(_PRINCIPAL_SQL, member_id))
+        if revoked or not rows:
             raise TokenInvalid()
-        role, unit_id, zone_id, token_version, is_active = row[0]
+        role, unit_id, zone_id, token_version, is_active = tuple(rows[0])
         if token_version != version or not is_active:
             raise TokenInvalid()
         return Principal(member_id=member_id, role=Role(role), unit_id=unit_id, zone_id=zone_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -78,6 +79,19 @@ async def migrate_db(database_url: str) -> None:
 
     await migrate(config=tortoise_config(database_url))
     await connections.close_all()
+
+
+_PLACEHOLDER = re.compile(r"\$\d+")
+
+
+async def fetch_rows(sql: str, *args: Any) -> list[Any]:
+    """Hot paths: hand-written SQL with $1..$n placeholders (rewritten to ? for SQLite), so no
+    query is built per request. Rows come back as asyncpg Records or sqlite3 Rows."""
+    conn = connections.get("default")
+    if conn.capabilities.dialect == "sqlite":
+        sql = _PLACEHOLDER.sub("?", sql)
+    _, rows = await conn.execute_query(sql, list(args))
+    return rows
 
 
 async def ping_db() -> None:

@@ -11,6 +11,7 @@ from arq.connections import RedisSettings
 from services.db import close_db, init_db
 from services.settings import get_settings
 from services.wechat import WeChat
+from tasks.activities import warn_incomplete_rotations
 from tasks.wechat import refresh_wechat_token
 
 log = logging.getLogger("zonehub.worker")
@@ -39,9 +40,11 @@ def redis_settings() -> RedisSettings:
     return RedisSettings.from_dsn(url)
 
 
-FUNCTIONS: list[Any] = [refresh_wechat_token]
-CRON_JOBS = [cron(refresh_wechat_token, minute=set(range(0, 60, 5)), unique=True,
-                  run_at_startup=False)]
+FUNCTIONS: list[Any] = [refresh_wechat_token, warn_incomplete_rotations]
+CRON_JOBS = [
+    cron(refresh_wechat_token, minute=set(range(0, 60, 5)), unique=True),
+    cron(warn_incomplete_rotations, minute=7, unique=True, run_at_startup=True),
+]
 
 
 class WorkerSettings:

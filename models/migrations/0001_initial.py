@@ -1,7 +1,11 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
+from models.activities import ActivityKind, ActivityStatus, CheckinMethod, ContestRoundKind, SignupStatus
+from models.notices import NoticeKind
 from models.org import Role
+from orjson import loads
 from tortoise.fields.base import OnDelete
+from tortoise.fields.data import JSON_DUMPS
 from tortoise import fields
 from tortoise.indexes import Index
 
@@ -9,6 +13,53 @@ class Migration(migrations.Migration):
     initial = True
 
     operations = [
+        ops.CreateModel(
+            name='Notice',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('kind', fields.CharEnumField(description='NOTICE: notice\nSYSTEM: system', enum_type=NoticeKind, max_length=16)),
+                ('topic', fields.CharField(default='', description='e.g. activity.promoted', max_length=64)),
+                ('title', fields.CharField(max_length=128)),
+                ('body', fields.TextField(default='', unique=False)),
+                ('sender_id', fields.IntField(null=True)),
+                ('audience', fields.JSONField(default=dict, encoder=JSON_DUMPS, decoder=loads)),
+                ('require_ack', fields.BooleanField(default=False)),
+                ('ack_due_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('ref_type', fields.CharField(default='', max_length=32)),
+                ('ref_id', fields.IntField(null=True)),
+                ('recipients', fields.IntField(default=0)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'notice', 'app': 'models', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='InboxItem',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('notice', fields.ForeignKeyField('models.Notice', source_field='notice_id', db_constraint=True, to_field='id', related_name='inbox_items', on_delete=OnDelete.CASCADE)),
+                ('member_id', fields.IntField()),
+                ('unit_id', fields.IntField(null=True)),
+                ('delivered_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('read_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('acked_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'inbox_item', 'app': 'models', 'unique_together': (('notice', 'member_id'),), 'indexes': [Index(fields=['member_id', 'id'])], 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='ScanNonce',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('activity_id', fields.IntField()),
+                ('nonce', fields.CharField(max_length=64)),
+                ('outcome', fields.CharField(max_length=32)),
+                ('member_id', fields.IntField(null=True)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'scan_nonce', 'app': 'models', 'unique_together': (('activity_id', 'nonce'),), 'pk_attr': 'id', 'table_description': 'Client nonces of offline pass scans already processed, so a retried upload counts once.'},
+            bases=['Model'],
+        ),
         ops.CreateModel(
             name='Zone',
             fields=[
@@ -31,10 +82,10 @@ class Migration(migrations.Migration):
                 ('member_count', fields.IntField(default=0)),
                 ('strength', fields.IntField(default=50, description='party-building strength score 0..100')),
                 ('invite_code', fields.CharField(unique=True, max_length=32)),
-                ('duty_order', fields.IntField(null=True, description="position in the zone's duty order")),
+                ('duty_order', fields.IntField(null=True, description='position in the duty order of its zone')),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
-            options={'table': 'unit', 'app': 'models', 'pk_attr': 'id', 'table_description': "A directly affiliated unit's party organisation (直属单位党组织)."},
+            options={'table': 'unit', 'app': 'models', 'pk_attr': 'id', 'table_description': 'The party organisation of a directly affiliated unit (直属单位党组织).'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -99,6 +150,106 @@ class Migration(migrations.Migration):
             bases=['Model'],
         ),
         ops.CreateModel(
+            name='Activity',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('zone', fields.ForeignKeyField('models.Zone', source_field='zone_id', null=True, description='null: a city-wide activity of the committee', db_constraint=True, to_field='id', related_name='activities', on_delete=OnDelete.RESTRICT)),
+                ('organiser_unit', fields.ForeignKeyField('models.Unit', source_field='organiser_unit_id', null=True, db_constraint=True, to_field='id', related_name='organised_activities', on_delete=OnDelete.RESTRICT)),
+                ('rotation', fields.ForeignKeyField('models.Rotation', source_field='rotation_id', null=True, db_constraint=True, to_field='id', related_name='activities', on_delete=OnDelete.SET_NULL)),
+                ('created_by', fields.ForeignKeyField('models.Member', source_field='created_by_id', db_constraint=True, to_field='id', related_name='created_activities', on_delete=OnDelete.RESTRICT)),
+                ('kind', fields.CharEnumField(description='PARTY_LESSON: party_lesson\nPARTY_ACTIVITY: party_activity\nHANDOVER_MEETING: handover_meeting\nREGULAR_MEETING: regular_meeting\nCONTEST: contest\nCULTURE_SPORTS: culture_sports\nVOLUNTEER: volunteer\nOTHER: other', enum_type=ActivityKind, max_length=24)),
+                ('title', fields.CharField(max_length=128)),
+                ('description', fields.TextField(default='', unique=False)),
+                ('place', fields.CharField(default='', max_length=255)),
+                ('lat', fields.FloatField(null=True)),
+                ('lng', fields.FloatField(null=True)),
+                ('radius_m', fields.IntField(null=True)),
+                ('starts_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('ends_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('capacity', fields.IntField(null=True, description='null = unlimited')),
+                ('unit_quota', fields.IntField(null=True, description='confirmed seats per unit, null = no quota')),
+                ('signup_opens_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('signup_closes_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('checkin_opens_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('checkin_closes_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('walk_ins', fields.BooleanField(default=False)),
+                ('waitlist', fields.BooleanField(default=True, description='queue members when full')),
+                ('audience', fields.JSONField(default=dict, encoder=JSON_DUMPS, decoder=loads)),
+                ('status', fields.CharEnumField(default=ActivityStatus.ACTIVE, description='ACTIVE: active\nCANCELLED: cancelled', enum_type=ActivityStatus, max_length=16)),
+                ('confirmed', fields.IntField(default=0)),
+                ('waitlisted', fields.IntField(default=0)),
+                ('checked_in', fields.IntField(default=0)),
+                ('checkin_secret', fields.CharField(max_length=64)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+                ('cancelled_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'activity', 'app': 'models', 'indexes': [Index(fields=['zone_id', 'starts_at']), Index(fields=['rotation_id', 'kind'])], 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Checkin',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('activity', fields.ForeignKeyField('models.Activity', source_field='activity_id', db_constraint=True, to_field='id', related_name='checkins', on_delete=OnDelete.CASCADE)),
+                ('member', fields.ForeignKeyField('models.Member', source_field='member_id', db_constraint=True, to_field='id', related_name='checkins', on_delete=OnDelete.CASCADE)),
+                ('unit_id', fields.IntField(null=True)),
+                ('method', fields.CharEnumField(description='VENUE_CODE: venue_code\nPASS_SCAN: pass_scan', enum_type=CheckinMethod, max_length=16)),
+                ('walk_in', fields.BooleanField(default=False)),
+                ('checked_in_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('scanned_by_id', fields.IntField(null=True)),
+                ('nonce', fields.CharField(null=True, max_length=64)),
+                ('lat', fields.FloatField(null=True)),
+                ('lng', fields.FloatField(null=True)),
+            ],
+            options={'table': 'checkin', 'app': 'models', 'unique_together': (('activity', 'member'),), 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='ComplianceWarning',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('rotation', fields.ForeignKeyField('models.Rotation', source_field='rotation_id', db_constraint=True, to_field='id', related_name='compliance_warnings', on_delete=OnDelete.CASCADE)),
+                ('missing', fields.JSONField(encoder=JSON_DUMPS, decoder=loads)),
+                ('sent_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'compliance_warning', 'app': 'models', 'unique_together': (('rotation',),), 'pk_attr': 'id', 'table_description': 'A three-ones warning sent for a rotation: recorded, so it is sent once.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='ContestEntry',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('contest', fields.ForeignKeyField('models.Activity', source_field='contest_id', db_constraint=True, to_field='id', related_name='entries', on_delete=OnDelete.CASCADE)),
+                ('zone_id', fields.IntField()),
+                ('unit_id', fields.IntField()),
+                ('member_id', fields.IntField(null=True)),
+                ('title', fields.CharField(max_length=128)),
+                ('preliminary_score', fields.DecimalField(null=True, max_digits=8, decimal_places=2)),
+                ('preliminary_rank', fields.IntField(null=True)),
+                ('advanced', fields.BooleanField(default=False)),
+                ('final_score', fields.DecimalField(null=True, max_digits=8, decimal_places=2)),
+                ('final_rank', fields.IntField(null=True)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'contest_entry', 'app': 'models', 'indexes': [Index(fields=['contest_id', 'zone_id'])], 'pk_attr': 'id', 'table_description': 'An entry of a contest activity (kind contest): by a member or by a unit.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='ContestRound',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('contest', fields.ForeignKeyField('models.Activity', source_field='contest_id', db_constraint=True, to_field='id', related_name='rounds', on_delete=OnDelete.CASCADE)),
+                ('kind', fields.CharEnumField(description='PRELIMINARY: preliminary\nFINAL: final', enum_type=ContestRoundKind, max_length=16)),
+                ('zone_id', fields.IntField(null=True)),
+                ('advance_top', fields.IntField(null=True)),
+                ('closed_by_id', fields.IntField()),
+                ('closed_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'contest_round', 'app': 'models', 'unique_together': (('contest', 'kind', 'zone_id'),), 'pk_attr': 'id', 'table_description': 'The closing of a round: a zone preliminary (advancing its top N) or the final.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
             name='RotationChange',
             fields=[
                 ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
@@ -111,6 +262,34 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
             options={'table': 'rotation_change', 'app': 'models', 'pk_attr': 'id', 'table_description': 'History of explicit committee changes of the duty unit mid-quarter.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Signup',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('activity', fields.ForeignKeyField('models.Activity', source_field='activity_id', db_constraint=True, to_field='id', related_name='signups', on_delete=OnDelete.CASCADE)),
+                ('member', fields.ForeignKeyField('models.Member', source_field='member_id', db_constraint=True, to_field='id', related_name='signups', on_delete=OnDelete.CASCADE)),
+                ('unit', fields.ForeignKeyField('models.Unit', source_field='unit_id', null=True, db_constraint=True, to_field='id', related_name='signups', on_delete=OnDelete.SET_NULL)),
+                ('status', fields.CharEnumField(description='CONFIRMED: confirmed\nWAITLISTED: waitlisted\nCANCELLED: cancelled', enum_type=SignupStatus, max_length=16)),
+                ('queued_at', fields.DatetimeField(description='first come, first served order', auto_now=False, auto_now_add=False)),
+                ('confirmed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('cancelled_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('signed_up_by_id', fields.IntField(null=True, description='a unit admin who signed up the member')),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'signup', 'app': 'models', 'unique_together': (('activity', 'member'),), 'indexes': [Index(fields=['activity_id', 'status', 'queued_at'])], 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='UnitSeats',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('activity', fields.ForeignKeyField('models.Activity', source_field='activity_id', db_constraint=True, to_field='id', related_name='unit_seats', on_delete=OnDelete.CASCADE)),
+                ('unit', fields.ForeignKeyField('models.Unit', source_field='unit_id', db_constraint=True, to_field='id', related_name='activity_seats', on_delete=OnDelete.CASCADE)),
+                ('confirmed', fields.IntField(default=0)),
+            ],
+            options={'table': 'activity_unit_seats', 'app': 'models', 'unique_together': (('activity', 'unit'),), 'pk_attr': 'id', 'table_description': 'Confirmed seats per unit of an activity with a unit quota (claimed by conditional UPDATE).'},
             bases=['Model'],
         ),
     ]
