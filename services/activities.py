@@ -209,7 +209,7 @@ async def create(principal: Principal, data: dict[str, Any]) -> Created:
     audience = data.get("audience") or ({"zone_ids": [zone_id]} if zone_id else {"all": True})
     async with in_transaction():
         activity = await Activity.create(
-            **{k: v for k, v in data.items() if k in EDITABLE}, audience=audience, zone_id=zone_id,
+            **{k: v for k, v in data.items() if k in EDITABLE - {"audience"}}, audience=audience, zone_id=zone_id,
             kind=ActivityKind(data["kind"]), organiser_unit_id=organiser_unit_id,
             rotation_id=rotation.id if rotation else None, created_by_id=principal.member_id,
             checkin_secret=secrets.token_urlsafe(32))

@@ -54,10 +54,11 @@ async def warn_incomplete_rotations(*, at: datetime | None = None) -> int:
     """Cron: 14 days before a rotation ends, tell its duty unit and the zone's liaisons what is
     missing — once per rotation, whichever worker runs it (the unique warning row decides)."""
     at = at or clock.now()
-    due = await Rotation.filter(starts_at__lte=at, ends_at__gt=at, ends_at__lte=at + WARN_BEFORE) \
-        .exclude(id__in=ComplianceWarning.all().values_list("rotation_id", flat=True))
+    due = await Rotation.filter(starts_at__lte=at, ends_at__gt=at, ends_at__lte=at + WARN_BEFORE)
+    warned = set(await ComplianceWarning.filter(rotation_id__in=[r.id for r in due])
+                 .values_list("rotation_id", flat=True))
     sent = 0
-    for rotation in due:
+    for rotation in (r for r in due if r.id not in warned):
         status = await rotation_status(rotation, at=at)
         if status["complete"]:
             continue

@@ -7,6 +7,7 @@ from typing import Any
 
 from arq import cron
 from arq.connections import RedisSettings
+from tortoise.context import get_current_context
 
 from services.db import close_db, init_db
 from services.settings import get_settings
@@ -19,7 +20,10 @@ log = logging.getLogger("zonehub.worker")
 
 async def startup(ctx: dict[str, Any]) -> None:
     settings = ctx.get("settings") or get_settings()  # tests pass their own
-    await init_db(settings.database_url)
+    # A worker inside a process that already set up Tortoise (the tests) shares it.
+    ctx["owns_db"] = get_current_context() is None
+    if ctx["owns_db"]:
+        await init_db(settings.database_url)
     assert settings.redis_url
     ctx["settings"] = settings
     ctx["wechat"] = WeChat(appid=settings.wechat_appid,
@@ -30,7 +34,8 @@ async def startup(ctx: dict[str, Any]) -> None:
 async def shutdown(ctx: dict[str, Any]) -> None:
     if "wechat" in ctx:
         ctx["wechat"].close()
-    await close_db()
+    if ctx.get("owns_db"):
+        await close_db()
 
 
 def redis_settings() -> RedisSettings:

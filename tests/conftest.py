@@ -22,7 +22,7 @@ import asyncpg
 import pytest
 import redis as sync_redis
 from aiohttp.test_utils import TestClient, TestServer
-from tortoise import connections
+from tortoise import Tortoise, connections
 
 from fakewechat import FAKE_KEY, FakeWeChat
 from fakewechat import create_app as create_fake_wechat
@@ -34,7 +34,6 @@ from tests.support import City
 
 APPID = "wx-zonehub-test"
 WECHAT_SECRET = "wechat-test-secret"
-TABLES = ["import_run", "rotation_change", "rotation", "liaison", "member", "unit", "zone"]
 
 
 def _free_port() -> int:
@@ -93,14 +92,22 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+def _tables() -> list[str]:
+    """Every model's table, children before parents (the reverse of migration order)."""
+    return [m._meta.db_table for m in reversed(list(Tortoise.apps.get_models_iterable()))]
+
+
 async def reset_database() -> None:
     conn = connections.get("default")
+    tables = _tables()
     if conn.capabilities.dialect == "postgres":
-        await conn.execute_script(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+        await conn.execute_script(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
     else:
-        for table in TABLES:
+        await conn.execute_script("PRAGMA foreign_keys = OFF")
+        for table in tables:
             await conn.execute_script(f"DELETE FROM {table}")
         await conn.execute_script("DELETE FROM sqlite_sequence")
+        await conn.execute_script("PRAGMA foreign_keys = ON")
 
 
 @pytest.fixture
