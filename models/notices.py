@@ -14,9 +14,39 @@ class NoticeKind(StrEnum):
     SYSTEM = "system"   # sent by zonehub to named members
 
 
+class NoticePriority(StrEnum):
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class NoticeStatus(StrEnum):
+    QUEUED = "queued"            # written; the fan-out has not been planned yet (the outbox)
+    DELIVERING = "delivering"    # batches planned; inbox rows being written
+    DELIVERED = "delivered"      # every recipient has an inbox row
+
+
+class PushStatus(StrEnum):
+    SENDING = "sending"          # claimed by a worker: never sent twice, even after a crash
+    SENT = "sent"
+    NO_GRANT = "no_grant"        # the member granted no subscribe message
+    REFUSED = "refused"          # 43101
+    FAILED = "failed"            # quota, or retries exhausted
+
+
 class Notice(Model):
     id = fields.IntField(primary_key=True)
     kind = fields.CharEnumField(NoticeKind, max_length=16)
+    status = fields.CharEnumField(NoticeStatus, max_length=16, default=NoticeStatus.DELIVERED)
+    priority = fields.CharEnumField(NoticePriority, max_length=16, default=NoticePriority.NORMAL)
+    sender_unit_id = fields.IntField(null=True)
+    attachments = fields.JSONField(default=list)
+    remind_after_s = fields.IntField(null=True, description="one reminder to whoever has not read")
+    planned_at = fields.DatetimeField(null=True)
+    delivered_at = fields.DatetimeField(null=True, description="when the last inbox row existed")
+    reminders_done_at = fields.DatetimeField(null=True)
+    deadline_done_at = fields.DatetimeField(null=True)
+    enqueued_at = fields.DatetimeField(null=True, description="last hand-over to the queue")
     topic = fields.CharField(max_length=64, default="", description="e.g. activity.promoted")
     title = fields.CharField(max_length=128)
     body = fields.TextField(default="")
@@ -34,6 +64,27 @@ class Notice(Model):
         ordering = ["-id"]
 
 
+class NoticeBatch(Model):
+    """A slice of the recipients of a notice: the unit of fan-out work, done once."""
+
+    id = fields.IntField(primary_key=True)
+    notice: fields.ForeignKeyRelation[Notice] = fields.ForeignKeyField(
+        "models.Notice", related_name="batches", on_delete=fields.CASCADE)
+    notice_id: int
+    batch_no = fields.IntField()
+    member_ids = fields.JSONField()
+    size = fields.IntField()
+    delivered_at = fields.DatetimeField(null=True)
+    pushed_at = fields.DatetimeField(null=True)
+    attempts = fields.IntField(default=0)
+    enqueued_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "notice_batch"
+        unique_together = (("notice", "batch_no"),)
+        indexes = (("delivered_at", "pushed_at"),)
+
+
 class InboxItem(Model):
     id = fields.BigIntField(primary_key=True)
     notice: fields.ForeignKeyRelation[Notice] = fields.ForeignKeyField(
@@ -44,8 +95,60 @@ class InboxItem(Model):
     delivered_at = fields.DatetimeField()
     read_at = fields.DatetimeField(null=True)
     acked_at = fields.DatetimeField(null=True)
+    push_status = fields.CharEnumField(PushStatus, max_length=16, null=True)
+    pushed_at = fields.DatetimeField(null=True)
+    push_error = fields.IntField(null=True, description="the WeChat errcode of a failed push")
+    reminded_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "inbox_item"
         unique_together = (("notice", "member_id"),)
         indexes = (("member_id", "id"),)
+
+
+class SubscriptionGrant(Model):
+    """Subscribe-message grants a member gave in the mini-program: each push consumes one."""
+
+    id = fields.IntField(primary_key=True)
+    member_id = fields.IntField()
+    template_id = fields.CharField(max_length=64)
+    available = fields.IntField(default=0)
+    accepted_total = fields.IntField(default=0)
+    rejected_total = fields.IntField(default=0)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "subscription_grant"
+        unique_together = (("member_id", "template_id"),)
+
+
+class UnitReceipt(Model):
+    """A unit admin signs for the unit (签收)."""
+
+    id = fields.IntField(primary_key=True)
+    notice: fields.ForeignKeyRelation[Notice] = fields.ForeignKeyField(
+        "models.Notice", related_name="unit_receipts", on_delete=fields.CASCADE)
+    notice_id: int
+    unit_id = fields.IntField()
+    signed_by_id = fields.IntField()
+    signed_at = fields.DatetimeField()
+
+    class Meta:
+        table = "notice_unit_receipt"
+        unique_together = (("notice", "unit_id"),)
+
+
+class DeadlineList(Model):
+    """At the deadline a unit admin gets the names of who has not acknowledged: once per unit."""
+
+    id = fields.IntField(primary_key=True)
+    notice: fields.ForeignKeyRelation[Notice] = fields.ForeignKeyField(
+        "models.Notice", related_name="deadline_lists", on_delete=fields.CASCADE)
+    notice_id: int
+    unit_id = fields.IntField()
+    member_ids = fields.JSONField()
+    sent_at = fields.DatetimeField()
+
+    class Meta:
+        table = "notice_deadline_list"
+        unique_together = (("notice", "unit_id"),)

@@ -7,23 +7,26 @@ from collections.abc import AsyncIterator
 from importlib.metadata import PackageNotFoundError, version
 
 from aiohttp import web
+from arq.connections import ArqRedis
+from redis.asyncio import ConnectionPool
 
 from server import auth as auth_routes
-from server import activities, meta, org
+from server import activities, meta, notices, org
 from server.jsonutil import json_response
-from server.keys import AUTH, PASS_SIGNER, REDIS, SETTINGS, VALIDATE_RESPONSES, WECHAT
+from server.keys import ARQ, AUTH, PASS_SIGNER, REDIS, SETTINGS, VALIDATE_RESPONSES, WECHAT
 from server.middlewares import error_middleware
 from server.routing import Router
 from services.auth import Auth
 from services.db import close_db, init_db
 from services.passes import PassSigner
-from services.redis import create_redis
+from services.redis import QUEUE_NAME, create_redis
 from services.settings import ConfigError, Settings
 from services.wechat import WeChat
 
 log = logging.getLogger("zonehub")
 
-ROUTERS: list[Router] = [meta.router, auth_routes.router, org.router, activities.router]
+ROUTERS: list[Router] = [meta.router, auth_routes.router, org.router, activities.router,
+                         notices.router]
 MAX_BODY_BYTES = 6 * 1024 * 1024
 
 
@@ -49,6 +52,16 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     await app[REDIS].aclose()
 
 
+async def _arq(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    assert settings.redis_url
+    # No ping at start-up: the API serves (and /health reports 503) while Redis is down.
+    app[ARQ] = ArqRedis(connection_pool=ConnectionPool.from_url(settings.redis_url),
+                        default_queue_name=QUEUE_NAME)
+    yield
+    await app[ARQ].aclose()
+
+
 async def _wechat(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     assert settings.redis_url
@@ -65,7 +78,7 @@ def create_app(settings: Settings, *, validate_responses: bool = False) -> web.A
     app[SETTINGS] = settings
     app[VALIDATE_RESPONSES] = validate_responses
     app[PASS_SIGNER] = PassSigner(settings.secret_key.get_secret_value())
-    app.cleanup_ctx.extend([_database, _redis, _wechat])
+    app.cleanup_ctx.extend([_database, _redis, _arq, _wechat])
     for router in ROUTERS:
         router.install(app, prefix=meta.API_PREFIX)
     specs = [spec for router in ROUTERS for spec in router.specs]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 from aiohttp import web
+from arq.connections import ArqRedis
 
 from services.auth import Auth, Principal
 from services.passes import PassSigner
@@ -12,6 +13,7 @@ from services.wechat import WeChat
 
 SETTINGS = web.AppKey("settings", Settings)
 REDIS = web.AppKey("redis", aioredis.Redis)
+ARQ = web.AppKey("arq", ArqRedis)
 WECHAT = web.AppKey("wechat", WeChat)
 AUTH = web.AppKey("auth", Auth)
 VALIDATE_RESPONSES = web.AppKey("validate_responses", bool)

@@ -15,11 +15,12 @@ async def send_system(*, member_ids: Iterable[int], topic: str, title: str, body
     ids = sorted(set(member_ids))
     if not ids:
         return None
+    now = clock.now()
     notice = await Notice.create(kind=NoticeKind.SYSTEM, topic=topic, title=title[:128], body=body,
                                  audience={"member_ids": ids[:1000]}, ref_type=ref_type,
-                                 ref_id=ref_id, recipients=len(ids))
+                                 ref_id=ref_id, recipients=len(ids), planned_at=now,
+                                 delivered_at=now)
     units = dict(await Member.filter(id__in=ids).values_list("id", "unit_id"))
-    now = clock.now()
     await InboxItem.bulk_create(
         [InboxItem(notice_id=notice.id, member_id=m, unit_id=units.get(m), delivered_at=now)
          for m in ids], batch_size=1000, ignore_conflicts=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 
 PREFIX = "zonehub:"
+QUEUE_NAME = "zonehub:queue"  # the arq queue the API, the sweeper and the workers share
 
 
 def create_redis(url: str) -> aioredis.Redis:

@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     staff_token_ttl_s: int = Field(default=12 * 3600, ge=60, le=30 * 24 * 3600)
     bind_ticket_ttl_s: int = Field(default=600, ge=30, le=3600)
     login_failures_per_minute: int = Field(default=5, ge=1, le=100)
+    wechat_notice_template_id: str = "zonehub-notice"
+    push_per_minute: int = Field(default=600_000, ge=1, description="token bucket shared by all workers")
+    push_in_flight: int = Field(default=50, ge=1, le=1000, description="WeChat sends in flight per worker")
+    push_retries: int = Field(default=3, ge=0, le=10)
+    notice_batch_size: int = Field(default=1000, ge=10, le=10_000)
+    notice_remind_after_s: int = Field(default=24 * 3600, ge=60)
     data_dir: Path = DEFAULT_DATA_DIR
     log_level: str = "INFO"
 

@@ -12,7 +12,16 @@ from tortoise.context import get_current_context
 from services.db import close_db, init_db
 from services.settings import get_settings
 from services.wechat import WeChat
+from services.push import Pusher
+from services.redis import QUEUE_NAME, create_redis
 from tasks.activities import warn_incomplete_rotations
+from tasks.notices import (
+    chase_notices,
+    deliver_notice_batch,
+    plan_notice,
+    push_notice_batch,
+    sweep_notices,
+)
 from tasks.wechat import refresh_wechat_token
 
 log = logging.getLogger("zonehub.worker")
@@ -29,9 +38,16 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["wechat"] = WeChat(appid=settings.wechat_appid,
                            secret=settings.wechat_secret.get_secret_value(),
                            api_base=settings.wechat_api_base, redis_url=settings.redis_url)
+    ctx["app_redis"] = create_redis(settings.redis_url)
+    ctx["pusher"] = Pusher(wechat=ctx["wechat"], redis=ctx["app_redis"],
+                           api_base=settings.wechat_api_base, per_minute=settings.push_per_minute,
+                           in_flight=settings.push_in_flight, retries=settings.push_retries)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    if "pusher" in ctx:
+        await ctx["pusher"].close()
+        await ctx["app_redis"].aclose()
     if "wechat" in ctx:
         ctx["wechat"].close()
     if ctx.get("owns_db"):
@@ -45,10 +61,13 @@ def redis_settings() -> RedisSettings:
     return RedisSettings.from_dsn(url)
 
 
-FUNCTIONS: list[Any] = [refresh_wechat_token, warn_incomplete_rotations]
+FUNCTIONS: list[Any] = [refresh_wechat_token, warn_incomplete_rotations, plan_notice,
+                        deliver_notice_batch, push_notice_batch, sweep_notices, chase_notices]
 CRON_JOBS = [
     cron(refresh_wechat_token, minute=set(range(0, 60, 5)), unique=True),
     cron(warn_incomplete_rotations, minute=7, unique=True, run_at_startup=True),
+    cron(sweep_notices, second=set(range(0, 60, 10)), unique=True),
+    cron(chase_notices, second=30, unique=True),
 ]
 
 
@@ -60,5 +79,5 @@ class WorkerSettings:
     max_jobs = 100  # arq's default of 10 caps throughput at ~200 jobs/s (PERFORMANCE.md)
     job_timeout = 300
     keep_result = 3600
-    queue_name = "zonehub:queue"
-    health_check_key = "zonehub:queue:health-check"
+    queue_name = QUEUE_NAME
+    health_check_key = QUEUE_NAME + ":health-check"

@@ -77,3 +77,25 @@ async def staff_login(client: TestClient[Any, Any], username: str = "staff",
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
+
+
+async def run_workers(settings: Any, n: int = 1, **overrides: Any) -> list[Any]:
+    """Run n real arq workers in burst mode on the test Redis until the queue is empty."""
+    import asyncio
+
+    from arq.connections import RedisSettings
+    from arq.worker import Worker
+
+    from tasks.worker import WorkerSettings
+
+    workers = [Worker(functions=WorkerSettings.functions, on_startup=WorkerSettings.on_startup,
+                      on_shutdown=WorkerSettings.on_shutdown,
+                      redis_settings=RedisSettings.from_dsn(settings.redis_url),
+                      queue_name=WorkerSettings.queue_name, burst=True, poll_delay=0.01,
+                      ctx={"settings": settings}, handle_signals=False,
+                      **{"max_jobs": 20, **overrides})
+               for _ in range(n)]
+    await asyncio.gather(*(w.main() for w in workers))
+    for w in workers:
+        await w.close()
+    return workers

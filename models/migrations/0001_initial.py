@@ -1,7 +1,7 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 from models.activities import ActivityKind, ActivityStatus, CheckinMethod, ContestRoundKind, SignupStatus
-from models.notices import NoticeKind
+from models.notices import NoticeKind, NoticePriority, NoticeStatus, PushStatus
 from models.org import Role
 from orjson import loads
 from tortoise.fields.base import OnDelete
@@ -18,6 +18,16 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
                 ('kind', fields.CharEnumField(description='NOTICE: notice\nSYSTEM: system', enum_type=NoticeKind, max_length=16)),
+                ('status', fields.CharEnumField(default=NoticeStatus.DELIVERED, description='QUEUED: queued\nDELIVERING: delivering\nDELIVERED: delivered', enum_type=NoticeStatus, max_length=16)),
+                ('priority', fields.CharEnumField(default=NoticePriority.NORMAL, description='NORMAL: normal\nHIGH: high\nURGENT: urgent', enum_type=NoticePriority, max_length=16)),
+                ('sender_unit_id', fields.IntField(null=True)),
+                ('attachments', fields.JSONField(default=list, encoder=JSON_DUMPS, decoder=loads)),
+                ('remind_after_s', fields.IntField(null=True, description='one reminder to whoever has not read')),
+                ('planned_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('delivered_at', fields.DatetimeField(null=True, description='when the last inbox row existed', auto_now=False, auto_now_add=False)),
+                ('reminders_done_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('deadline_done_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('enqueued_at', fields.DatetimeField(null=True, description='last hand-over to the queue', auto_now=False, auto_now_add=False)),
                 ('topic', fields.CharField(default='', description='e.g. activity.promoted', max_length=64)),
                 ('title', fields.CharField(max_length=128)),
                 ('body', fields.TextField(default='', unique=False)),
@@ -34,6 +44,18 @@ class Migration(migrations.Migration):
             bases=['Model'],
         ),
         ops.CreateModel(
+            name='DeadlineList',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('notice', fields.ForeignKeyField('models.Notice', source_field='notice_id', db_constraint=True, to_field='id', related_name='deadline_lists', on_delete=OnDelete.CASCADE)),
+                ('unit_id', fields.IntField()),
+                ('member_ids', fields.JSONField(encoder=JSON_DUMPS, decoder=loads)),
+                ('sent_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'notice_deadline_list', 'app': 'models', 'unique_together': (('notice', 'unit_id'),), 'pk_attr': 'id', 'table_description': 'At the deadline a unit admin gets the names of who has not acknowledged: once per unit.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
             name='InboxItem',
             fields=[
                 ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
@@ -43,8 +65,28 @@ class Migration(migrations.Migration):
                 ('delivered_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ('read_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('acked_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('push_status', fields.CharEnumField(null=True, description='SENDING: sending\nSENT: sent\nNO_GRANT: no_grant\nREFUSED: refused\nFAILED: failed', enum_type=PushStatus, max_length=16)),
+                ('pushed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('push_error', fields.IntField(null=True, description='the WeChat errcode of a failed push')),
+                ('reminded_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
             ],
             options={'table': 'inbox_item', 'app': 'models', 'unique_together': (('notice', 'member_id'),), 'indexes': [Index(fields=['member_id', 'id'])], 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='NoticeBatch',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('notice', fields.ForeignKeyField('models.Notice', source_field='notice_id', db_constraint=True, to_field='id', related_name='batches', on_delete=OnDelete.CASCADE)),
+                ('batch_no', fields.IntField()),
+                ('member_ids', fields.JSONField(encoder=JSON_DUMPS, decoder=loads)),
+                ('size', fields.IntField()),
+                ('delivered_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('pushed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('attempts', fields.IntField(default=0)),
+                ('enqueued_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'notice_batch', 'app': 'models', 'unique_together': (('notice', 'batch_no'),), 'indexes': [Index(fields=['delivered_at', 'pushed_at'])], 'pk_attr': 'id', 'table_description': 'A slice of the recipients of a notice: the unit of fan-out work, done once.'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -58,6 +100,32 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
             options={'table': 'scan_nonce', 'app': 'models', 'unique_together': (('activity_id', 'nonce'),), 'pk_attr': 'id', 'table_description': 'Client nonces of offline pass scans already processed, so a retried upload counts once.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='SubscriptionGrant',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('member_id', fields.IntField()),
+                ('template_id', fields.CharField(max_length=64)),
+                ('available', fields.IntField(default=0)),
+                ('accepted_total', fields.IntField(default=0)),
+                ('rejected_total', fields.IntField(default=0)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+            ],
+            options={'table': 'subscription_grant', 'app': 'models', 'unique_together': (('member_id', 'template_id'),), 'pk_attr': 'id', 'table_description': 'Subscribe-message grants a member gave in the mini-program: each push consumes one.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='UnitReceipt',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('notice', fields.ForeignKeyField('models.Notice', source_field='notice_id', db_constraint=True, to_field='id', related_name='unit_receipts', on_delete=OnDelete.CASCADE)),
+                ('unit_id', fields.IntField()),
+                ('signed_by_id', fields.IntField()),
+                ('signed_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'notice_unit_receipt', 'app': 'models', 'unique_together': (('notice', 'unit_id'),), 'pk_attr': 'id', 'table_description': 'A unit admin signs for the unit (签收).'},
             bases=['Model'],
         ),
         ops.CreateModel(

@@ -8,7 +8,6 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from arq import create_pool
 from arq.connections import RedisSettings
-from arq.worker import Worker
 
 from models.activities import Activity, ComplianceWarning
 from models.notices import InboxItem, Notice
@@ -17,7 +16,7 @@ from services import clock
 from services.settings import Settings
 from tasks.worker import WorkerSettings
 from tests.integration.test_activities import create, generate
-from tests.support import City, bearer, staff_login
+from tests.support import City, bearer, run_workers, staff_login
 
 
 async def _held(activity_id: int) -> None:
@@ -92,13 +91,13 @@ async def test_warning_is_sent_once_by_two_workers(client: TestClient[Any, Any],
         ends = rotations[0].ends_at
         if ends - clock.now() > timedelta(days=14):
             await pool.enqueue_job("warn_incomplete_rotations", _queue_name=WorkerSettings.queue_name)
-            await _run_workers(settings, redis_settings, 1)
+            await run_workers(settings, 1)
             assert await ComplianceWarning.all().count() == 0
         clock.travel(ends - clock.now() - timedelta(days=13))
         for i in range(2):
             await pool.enqueue_job("warn_incomplete_rotations", _job_id=f"warn-{i}",
                                    _queue_name=WorkerSettings.queue_name)
-        await _run_workers(settings, redis_settings, 2)
+        await run_workers(settings, 2)
         assert await ComplianceWarning.all().count() == len(rotations)
         notices = await Notice.filter(topic="compliance.warning")
         assert len(notices) == len(rotations)
@@ -110,20 +109,7 @@ async def test_warning_is_sent_once_by_two_workers(client: TestClient[Any, Any],
         # Again later: nothing new.
         await pool.enqueue_job("warn_incomplete_rotations", _job_id="warn-again",
                                _queue_name=WorkerSettings.queue_name)
-        await _run_workers(settings, redis_settings, 1)
+        await run_workers(settings, 1)
         assert await Notice.filter(topic="compliance.warning").count() == len(rotations)
     finally:
         await pool.aclose()
-
-
-async def _run_workers(settings: Settings, redis_settings: RedisSettings, n: int) -> None:
-    import asyncio
-
-    workers = [Worker(functions=WorkerSettings.functions, on_startup=WorkerSettings.on_startup,
-                      on_shutdown=WorkerSettings.on_shutdown, redis_settings=redis_settings,
-                      queue_name=WorkerSettings.queue_name, burst=True, poll_delay=0.01,
-                      ctx={"settings": settings}, handle_signals=False, max_jobs=5)
-               for _ in range(n)]
-    await asyncio.gather(*(w.main() for w in workers))
-    for w in workers:
-        await w.close()

@@ -1,0 +1,121 @@
+"""Notices: request and response shapes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
+
+from server.schemas.activities import Audience
+from server.schemas.common import In, Out
+
+ALLOWED_TYPES = ("application/pdf", "image/jpeg", "image/png",
+                 "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
+
+
+class Attachment(In):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    url: Annotated[str, StringConstraints(pattern=r"^https?://\S{1,500}$")]
+    size: int = Field(ge=1, le=MAX_ATTACHMENT_BYTES)
+    content_type: Literal[ALLOWED_TYPES]  # type: ignore[valid-type]
+
+
+class NoticeIn(In):
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+    body: Annotated[str, StringConstraints(max_length=20_000)] = ""
+    audience: Audience
+    require_ack: bool = False
+    ack_due_at: AwareDatetime | None = None
+    priority: Literal["normal", "high", "urgent"] = "normal"
+    attachments: list[Attachment] = Field(default_factory=list, max_length=10)
+    remind_after_s: int | None = Field(default=None, ge=60, le=30 * 24 * 3600,
+                                       description="one reminder to whoever has not read by then")
+
+    @model_validator(mode="after")
+    def _ack_deadline(self) -> NoticeIn:
+        if self.ack_due_at is not None and not self.require_ack:
+            raise ValueError("ack_due_at needs require_ack")
+        return self
+
+
+class NoticeQueuedOut(Out):
+    id: int
+    status: Literal["queued"]
+
+
+class UnitStats(BaseModel):
+    unit_id: int | None
+    unit_name: str
+    delivered: int
+    read: int
+    acked: int
+    signed: bool
+
+
+class NoticeStatsOut(Out):
+    notice_id: int
+    status: str
+    recipients: int
+    delivered: int
+    pushed: int
+    read: int
+    acked: int
+    share_delivered: float | None
+    share_read: float | None
+    seconds_to_deliver_99: float | None
+    seconds_to_deliver_all: float | None
+    by_unit: list[UnitStats]
+    units_signed: int
+    my_unit_unread: list[dict] | None = None
+
+
+class InboxQuery(In):
+    cursor: int | None = Field(default=None, ge=1, description="next_cursor of the previous page")
+    limit: int = Field(default=20, ge=1, le=100)
+
+
+class InboxEntry(BaseModel):
+    notice_id: int
+    kind: str
+    topic: str
+    title: str
+    body: str
+    priority: str
+    attachments: list
+    require_ack: bool
+    ack_due_at: datetime | None
+    delivered_at: datetime
+    read_at: datetime | None
+    acked_at: datetime | None
+
+
+class InboxOut(Out):
+    items: list[InboxEntry]
+    unread: int
+    next_cursor: int | None
+
+
+class ReceiptOut(Out):
+    notice_id: int
+    read_at: datetime | None
+    acked_at: datetime | None
+
+
+class UnitReceiptOut(Out):
+    notice_id: int
+    unit_id: int
+    signed_by: int
+    signed_at: datetime
+
+
+class SubscriptionIn(In):
+    template_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    result: Literal["accept", "reject"]
+
+
+class SubscriptionOut(Out):
+    template_id: str
+    available: int
