@@ -1,8 +1,9 @@
 """`scripts/bench [--duration S] [--connections N] [--only NAME]...`
 
-Starts the stack (bench/stack.py), measures the bare-handler baseline and then every figure in
-FIGURES with the same closed-loop load, prints a table with each figure's ratio to the baseline
-and writes it to bench/results/latest.json. Exits 1 if any figure had errors, 2 if the stack
+Starts the stack (bench/stack.py), measures the two baselines (the bare aiohttp handler and one
+raw asyncpg UPDATE) and then every figure in FIGURES with the same closed-loop load, prints a table
+with each figure's ratio to the bare handler, then each figure's ratio to the raw UPDATE, and
+writes both to bench/results/latest.json. Exits 1 if any figure had errors, 2 if the stack
 could not start. Figures are reported, never asserted.
 
 To add a figure: write bench/<name>.py with `async def run(ctx: Context) -> list[Result]` and
@@ -21,12 +22,13 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from bench import baseline, me
+from bench import baseline, checkins, me, signups
 from bench.figure import Context, Figure, Result
-from bench.report import document, error_details, facts_line, machine_facts, table, write_json
+from bench.report import (document, error_details, facts_line, machine_facts, ratio, table,
+                          write_json)
 from bench.stack import RESULTS_DIR, StackError, open_stack
 
-FIGURES: list[Figure] = [me.FIGURE]
+FIGURES: list[Figure] = [me.FIGURE, signups.FIGURE, checkins.FIGURE]
 
 LATEST = RESULTS_DIR / "latest.json"
 SERVER_LOG_LINES = 40
@@ -72,6 +74,25 @@ async def run_figure(ctx: Context, figure: Figure) -> list[Result]:
         return [Result(label=figure.name, failure=f"{type(exc).__name__}: {exc}"[:300])]
 
 
+def _sql_baseline(results: list[Result]) -> Result | None:
+    """The raw asyncpg UPDATE row of the baseline figure, if it was measured."""
+    found = [r for r in results if r.label == baseline.UPDATE_LABEL and r.stats]
+    return found[0] if found else None
+
+
+def sql_ratios(results: list[Result], sql_base: Result | None) -> str:
+    """Each figure's rate over the raw asyncpg UPDATE's, measured in the same run."""
+    if sql_base is None:
+        return f"\nvs {baseline.UPDATE_LABEL}: not measured"
+    width = max([30, *(len(r.label) for r in results)]) + 2
+    lines = [f"\n{'vs ' + baseline.UPDATE_LABEL:<{width}}{'ratio':>8}"]
+    for result in results:
+        r = ratio(result, sql_base)
+        if r is not None:
+            lines.append(f"{result.label:<{width}}{r:>8.2f}")
+    return "\n".join(lines)
+
+
 def _cancel_on_sigterm() -> None:
     task = asyncio.current_task()
     if task is not None:
@@ -92,12 +113,17 @@ async def bench(opts: Options, *, event_loop: str) -> int:
         server_log = stack.processes.log_path("serve")
         server_tail = stack.processes.log_tail("serve", SERVER_LOG_LINES)
     base = results[0] if results[0].stats else None
+    sql_base = _sql_baseline(results)
     print(facts_line(facts, connections=opts.connections, duration_s=opts.duration_s,
                      warmup_s=opts.warmup_s))
     print(table(results, base))
-    write_json(LATEST, document(results, base, facts, settings={
+    print(sql_ratios(results, sql_base))
+    doc = document(results, base, facts, settings={
         "connections": opts.connections, "duration_s": opts.duration_s,
-        "warmup_s": opts.warmup_s, "figures": [f.name for f in selected(opts)]}))
+        "warmup_s": opts.warmup_s, "figures": [f.name for f in selected(opts)]})
+    for row, result in zip(doc["results"], results, strict=True):
+        row["vs_sql_baseline"] = ratio(result, sql_base)
+    write_json(LATEST, doc)
     print(f"\n(written to {LATEST.relative_to(RESULTS_DIR.parent.parent)})")
     if not any(r.errors for r in results):
         return 0

@@ -32,6 +32,7 @@ class PushStatus(StrEnum):
     NO_GRANT = "no_grant"        # the member granted no subscribe message
     REFUSED = "refused"          # 43101
     FAILED = "failed"            # quota, or retries exhausted
+    UNKNOWN = "unknown"          # claimed by a worker that died mid-send: maybe sent, never resent
 
 
 class Notice(Model):

@@ -8,7 +8,6 @@ from importlib.metadata import PackageNotFoundError, version
 
 from aiohttp import web
 from arq.connections import ArqRedis
-from redis.asyncio import ConnectionPool
 
 from server import auth as auth_routes
 from server import activities, meta, notices, org
@@ -19,7 +18,7 @@ from server.routing import Router
 from services.auth import Auth
 from services.db import close_db, init_db
 from services.passes import PassSigner
-from services.redis import QUEUE_NAME, create_redis
+from services.redis import QUEUE_NAME, connection_pool, create_redis
 from services.settings import ConfigError, Settings
 from services.wechat import WeChat
 
@@ -56,7 +55,7 @@ async def _arq(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     assert settings.redis_url
     # No ping at start-up: the API serves (and /health reports 503) while Redis is down.
-    app[ARQ] = ArqRedis(connection_pool=ConnectionPool.from_url(settings.redis_url),
+    app[ARQ] = ArqRedis(connection_pool=connection_pool(settings.redis_url),
                         default_queue_name=QUEUE_NAME)
     yield
     await app[ARQ].aclose()

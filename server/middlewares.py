@@ -7,6 +7,7 @@ import logging
 import re
 import uuid
 
+import asyncpg
 import redis.exceptions
 from aiohttp import web
 from tortoise.exceptions import (
@@ -19,7 +20,7 @@ from tortoise.exceptions import (
 
 from server.jsonutil import json_response
 from server.keys import REQUEST_ID
-from services.errors import Conflict, NotFound, ServiceError, Unavailable
+from services.errors import Busy, Conflict, NotFound, ServiceError, Unavailable
 
 log = logging.getLogger("zonehub.http")
 
@@ -60,6 +61,10 @@ async def error_middleware(request: web.Request, handler: web.Handler) -> web.St
         headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "retry-after"}}
         response = json_response({"code": code, "message": message}, status=exc.status,
                                  headers=headers)
+    except (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.LockNotAvailableError,
+            asyncpg.exceptions.SerializationError):
+        log.warning("contention on %s %s", request.method, request.path)
+        response = _error(Busy())
     except DoesNotExist:
         response = _error(NotFound())
     except IntegrityError:

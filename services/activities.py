@@ -265,23 +265,23 @@ async def cancel(principal: Principal, activity_id: int, *, reason: str) -> Acti
 # -- sign-up -------------------------------------------------------------------------------------
 
 async def _claim_seat(activity: Activity, unit_id: int | None) -> bool:
-    """Take one confirmed seat (and one of the unit's quota) or nothing. Inside a transaction."""
+    """Take one confirmed seat (and one of the unit's quota) or nothing. Inside a transaction.
+    Locks are always taken in one order — the activity row, then the unit's seats — here, in
+    `_release_seat` and in `_promote_one`, so sign-ups and cancels never deadlock."""
+    if activity.capacity is None:
+        await Activity.filter(id=activity.id).update(confirmed=F("confirmed") + 1)
+    elif not await Activity.filter(id=activity.id, confirmed__lt=F("capacity")).update(
+            confirmed=F("confirmed") + 1):
+        return False
     if activity.unit_quota is not None and unit_id is not None:
         await UnitSeats.bulk_create([UnitSeats(activity_id=activity.id, unit_id=unit_id)],
                                     ignore_conflicts=True)
         got = await UnitSeats.filter(activity_id=activity.id, unit_id=unit_id,
                                      confirmed__lt=activity.unit_quota).update(confirmed=F("confirmed") + 1)
-        if not got:
+        if not got:  # the unit is at its quota: give the activity seat back
+            await Activity.filter(id=activity.id).update(confirmed=F("confirmed") - 1)
             return False
-    if activity.capacity is None:
-        await Activity.filter(id=activity.id).update(confirmed=F("confirmed") + 1)
-        return True
-    got = await Activity.filter(id=activity.id, confirmed__lt=F("capacity")).update(
-        confirmed=F("confirmed") + 1)
-    if not got and activity.unit_quota is not None and unit_id is not None:
-        await UnitSeats.filter(activity_id=activity.id, unit_id=unit_id).update(
-            confirmed=F("confirmed") - 1)
-    return bool(got)
+    return True
 
 
 async def _release_seat(activity: Activity, unit_id: int | None) -> None:

@@ -53,3 +53,9 @@ class Unavailable(ServiceError):
 
 class UpstreamError(ServiceError):
     code, http_status, default_message = "wechat_unavailable", 502, "微信服务暂不可用，请稍后再试"
+
+
+class Busy(ServiceError):
+    """Lost a race for a row lock; the request changed nothing and may be retried at once."""
+
+    code, http_status, default_message = "busy", 409, "操作繁忙，请重试"

@@ -176,12 +176,12 @@ async def push_batch(notice_id: int, batch_no: int, *, pusher: Pusher, template_
     notice = await Notice.get(id=notice_id)
     data = _push_data(notice)
     await InboxItem.filter(notice_id=notice_id, member_id__in=batch.member_ids,
-                           push_status=PushStatus.SENDING).update(push_status=PushStatus.FAILED,
-                                                                  push_error=-2)
+                           push_status=PushStatus.SENDING).update(push_status=PushStatus.UNKNOWN)
     pending = await InboxItem.filter(notice_id=notice_id, member_id__in=batch.member_ids,
                                      push_status__isnull=True).values_list("id", "member_id")
-    for i in range(0, len(pending), PUSH_CHUNK):
-        counts.update(await _push_chunk(pending[i:i + PUSH_CHUNK], pusher=pusher,
+    step = min(PUSH_CHUNK, pusher.chunk)
+    for i in range(0, len(pending), step):
+        counts.update(await _push_chunk(pending[i:i + step], pusher=pusher,
                                         template_id=template_id, data=data))
     await NoticeBatch.filter(id=batch.id).update(pushed_at=clock.now())
     return counts
@@ -190,6 +190,7 @@ async def push_batch(notice_id: int, batch_no: int, *, pusher: Pusher, template_
 async def _push_chunk(rows: list[tuple[int, int]], *, pusher: Pusher, template_id: str,
                       data: dict[str, Any]) -> Counter[str]:
     ids = [r[0] for r in rows]
+    await pusher.reserve(len(ids))  # wait for the rate limit first, then claim and send at once
     claimed = await InboxItem.filter(id__in=ids, push_status__isnull=True).update(
         push_status=PushStatus.SENDING)
     if claimed != len(ids):  # someone else has them: leave this chunk to them

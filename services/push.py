@@ -59,6 +59,8 @@ class Pusher:
         self.retries = retries
         self.backoff_s = backoff_s
         self._slots = asyncio.Semaphore(in_flight)
+        self._in_flight = in_flight
+        self._reserved = 0
         self._session: aiohttp.ClientSession | None = None
         self._bucket = redis.register_script(_BUCKET)
         self._local_tokens = 0
@@ -75,6 +77,18 @@ class Pusher:
                 timeout=aiohttp.ClientTimeout(total=10),
                 connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=30))
         return self._session
+
+    @property
+    def chunk(self) -> int:
+        """How many sends to claim at once: what can be in flight together."""
+        return self._in_flight
+
+    async def reserve(self, n: int) -> None:
+        """Take n tokens of the shared bucket before claiming n rows, so a claimed row is sent
+        at once and a crash loses at most one chunk's pushes."""
+        for _ in range(n):
+            await self._take()
+        self._reserved += n
 
     async def _take(self) -> None:
         """Wait for one token of the shared bucket (fetched from Redis a few at a time)."""
@@ -101,7 +115,10 @@ class Pusher:
 
     async def send(self, *, openid: str, template_id: str, data: dict[str, Any],
                    page: str | None = None) -> PushResult:
-        await self._take()
+        if self._reserved > 0:
+            self._reserved -= 1
+        else:
+            await self._take()
         payload = json.dumps({"touser": openid, "template_id": template_id, "data": data,
                               **({"page": page} if page else {})}, ensure_ascii=False).encode()
         refreshed = False

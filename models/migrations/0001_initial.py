@@ -65,7 +65,7 @@ class Migration(migrations.Migration):
                 ('delivered_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ('read_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('acked_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
-                ('push_status', fields.CharEnumField(null=True, description='SENDING: sending\nSENT: sent\nNO_GRANT: no_grant\nREFUSED: refused\nFAILED: failed', enum_type=PushStatus, max_length=16)),
+                ('push_status', fields.CharEnumField(null=True, description='SENDING: sending\nSENT: sent\nNO_GRANT: no_grant\nREFUSED: refused\nFAILED: failed\nUNKNOWN: unknown', enum_type=PushStatus, max_length=16)),
                 ('pushed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('push_error', fields.IntField(null=True, description='the WeChat errcode of a failed push')),
                 ('reminded_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
