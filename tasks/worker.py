@@ -13,6 +13,7 @@ from services.db import close_db, init_db
 from services.settings import get_settings
 from services.wechat import WeChat
 from tasks.activities import warn_incomplete_rotations
+from tasks.supervision import escalate_supervision
 from tasks.wechat import refresh_wechat_token
 
 log = logging.getLogger("zonehub.worker")
@@ -45,10 +46,11 @@ def redis_settings() -> RedisSettings:
     return RedisSettings.from_dsn(url)
 
 
-FUNCTIONS: list[Any] = [refresh_wechat_token, warn_incomplete_rotations]
+FUNCTIONS: list[Any] = [refresh_wechat_token, warn_incomplete_rotations, escalate_supervision]
 CRON_JOBS = [
     cron(refresh_wechat_token, minute=set(range(0, 60, 5)), unique=True),
     cron(warn_incomplete_rotations, minute=7, unique=True, run_at_startup=True),
+    cron(escalate_supervision, second=0, unique=True, run_at_startup=True),  # every minute
 ]
 
 
