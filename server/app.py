@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 from aiohttp import web
 
 from server import auth as auth_routes
-from server import activities, meta, org
+from server import activities, meta, org, supervision
 from server.jsonutil import json_response
 from server.keys import AUTH, PASS_SIGNER, REDIS, SETTINGS, VALIDATE_RESPONSES, WECHAT
 from server.middlewares import error_middleware
@@ -23,7 +23,8 @@ from services.wechat import WeChat
 
 log = logging.getLogger("zonehub")
 
-ROUTERS: list[Router] = [meta.router, auth_routes.router, org.router, activities.router]
+ROUTERS: list[Router] = [meta.router, auth_routes.router, org.router, activities.router,
+                         supervision.router]
 MAX_BODY_BYTES = 6 * 1024 * 1024
 
 
