@@ -321,11 +321,17 @@ class ScanResult:
     batches: int = 0
 
 
+def due_query(*, at: datetime, limit: int = SCAN_BATCH) -> Any:
+    """The steps due at `at`, oldest first: one range scan of the index on next_step_at that stops
+    after `limit` entries (stopped ladders have no next_step_at). Ordered by the indexed column
+    alone: a tie-breaker would make PostgreSQL sort every due row before the limit."""
+    return Assignment.filter(next_step_at__lte=at).order_by("next_step_at").limit(limit) \
+        .values_list("id", "next_step", "next_step_at")
+
+
 async def due(*, at: datetime, limit: int = SCAN_BATCH) -> list[tuple[int, Step, datetime]]:
-    """(assignment id, step, scheduled at) of the steps due at `at`: one range scan of the index
-    on next_step_at (stopped ladders have no next_step_at)."""
-    return await Assignment.filter(next_step_at__lte=at).order_by("next_step_at", "id") \
-        .limit(limit).values_list("id", "next_step", "next_step_at")
+    """(assignment id, step, scheduled at) of the steps due at `at`."""
+    return await due_query(at=at, limit=limit)
 
 
 async def run_escalations(*, batch: int = SCAN_BATCH, budget_s: float = SCAN_BUDGET_S) -> ScanResult:
@@ -333,7 +339,7 @@ async def run_escalations(*, batch: int = SCAN_BATCH, budget_s: float = SCAN_BUD
     is followed in the same run, in order). Safe on several workers at once."""
     result = ScanResult()
     deadline = time.monotonic() + budget_s
-    while time.monotonic() < deadline:
+    while True:
         at = clock.now()
         rows = await due(at=at, limit=batch)
         if not rows:
@@ -343,6 +349,8 @@ async def run_escalations(*, batch: int = SCAN_BATCH, budget_s: float = SCAN_BUD
         result.batches += 1
         if not fired:
             break  # another worker holds (or just fired) all of them: it carries on
+        if time.monotonic() >= deadline:
+            break  # budget spent (0: one batch); the next run carries on
     return result
 
 

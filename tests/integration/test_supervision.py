@@ -453,8 +453,7 @@ async def test_a_crash_while_firing_leaves_the_step_due_and_it_fires_once_later(
 async def test_the_scan_is_one_indexed_range_query(client: TestClient[Any, Any], city: City) -> None:
     from tortoise.transactions import in_transaction
 
-    sql = Assignment.filter(next_step_at__lte=clock.now()).order_by("next_step_at", "id") \
-        .limit(500).values_list("id", "next_step", "next_step_at").sql(params_inline=True)
+    sql = svc.due_query(at=clock.now()).sql(params_inline=True)
     async with in_transaction() as conn:
         postgres = conn.capabilities.dialect == "postgres"
         if postgres:  # the table is empty: ask what the planner could use, not what is cheapest
