@@ -21,12 +21,12 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from bench import baseline, me
+from bench import baseline, escalation, me
 from bench.figure import Context, Figure, Result
 from bench.report import document, error_details, facts_line, machine_facts, table, write_json
 from bench.stack import RESULTS_DIR, StackError, open_stack
 
-FIGURES: list[Figure] = [me.FIGURE]
+FIGURES: list[Figure] = [me.FIGURE, escalation.FIGURE]
 
 LATEST = RESULTS_DIR / "latest.json"
 SERVER_LOG_LINES = 40
