@@ -9,6 +9,7 @@ from aiohttp import web
 from models.supervision import Assignment, SupervisionItem
 from server.routing import Access, Router, path_int
 from server.schemas.supervision import (
+    AssignmentOut,
     ItemDetailOut,
     ItemIn,
     ItemOut,
@@ -18,7 +19,6 @@ from server.schemas.supervision import (
     ReviewIn,
     UrgeIn,
     UrgeOut,
-    AssignmentOut,
 )
 from services import supervision as svc
 from services.access import NotOnDuty
@@ -96,8 +96,7 @@ async def list_items(request: web.Request, *, principal: Principal,
               errors=[svc.ItemNotFound],
               summary="One item: its assignments and the timeline of progress, reviews, urges and escalations")
 async def get_item(request: web.Request, *, principal: Principal) -> dict[str, Any]:
-    item, rows, timeline = await svc.detail(principal, path_int(request, "item_id"))
-    scope = await svc.visible(principal)
+    item, rows, timeline, scope = await svc.detail(principal, path_int(request, "item_id"))
     stats = await svc.stats(scope, by=None, item_id=item.id)
     return {**item_out(item, rows, stats[0] if stats else None), "timeline": timeline}
 

@@ -418,10 +418,14 @@ async def _send_escalations(fired: list[tuple[Assignment, Step]],
             groups[(a.item_id, step, "committee", 0)].append(a)
     for (item_id, step, audience, key), members in groups.items():
         item = items[item_id]
-        people = {"unit": lambda: admins.get(key, []),
-                  "duty": lambda: admins.get(duty_unit[key], []),
-                  "liaison": lambda: liaisons.get(key, []),
-                  "committee": lambda: committee}[audience]()
+        if audience == "unit":
+            people = admins.get(key, [])
+        elif audience == "duty":
+            people = admins.get(duty_unit[key], [])
+        elif audience == "liaison":
+            people = liaisons.get(key, [])
+        else:
+            people = list(committee)
         units = "、".join(names.get(a.unit_id, str(a.unit_id)) for a in members)
         due_text = clock.local_iso(item.due_at)
         title, body = {
@@ -502,8 +506,8 @@ async def dashboard(scope: Q | None, **filters: Any) -> dict[str, Any]:
             "by_unit": await stats(scope, by="unit_id", **filters)}
 
 
-async def detail(principal: Principal, item_id: int) -> tuple[SupervisionItem, list[Assignment],
-                                                            list[dict[str, Any]]]:
+async def detail(principal: Principal, item_id: int) -> tuple[
+        SupervisionItem, list[Assignment], list[dict[str, Any]], Q | None]:
     """One item, the caller's visible assignments and their timeline (progress, reviews, urges,
     escalations) in time order: five queries whatever the number of units."""
     item = await get_or_raise(item_id)
@@ -529,4 +533,4 @@ async def detail(principal: Principal, item_id: int) -> tuple[SupervisionItem, l
     order = {"escalation": 0, "progress": 1, "submitted": 1, "urge": 2, "accepted": 3, "returned": 3}
     events.sort(key=lambda e: (e["at"], order[e["kind"]], e["unit_id"],
                                STEPS.index(Step(e["step"])) if "step" in e else 0))
-    return item, rows, events
+    return item, rows, events, scope
