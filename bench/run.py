@@ -22,13 +22,14 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from bench import baseline, checkins, me, signups
+from bench import baseline, checkins, escalation, me, notices, signups
 from bench.figure import Context, Figure, Result
 from bench.report import (document, error_details, facts_line, machine_facts, ratio, table,
                           write_json)
 from bench.stack import RESULTS_DIR, StackError, open_stack
 
-FIGURES: list[Figure] = [me.FIGURE, signups.FIGURE, checkins.FIGURE]
+FIGURES: list[Figure] = [me.FIGURE, signups.FIGURE, checkins.FIGURE, escalation.FIGURE,
+                         notices.FIGURE]
 
 LATEST = RESULTS_DIR / "latest.json"
 SERVER_LOG_LINES = 40

@@ -1,5 +1,5 @@
 """Tortoise models, one module per domain; `MODEL_MODULES` is what Tortoise loads."""
 
-MODEL_MODULES = ["models.org", "models.notices", "models.activities"]
+MODEL_MODULES = ["models.org", "models.notices", "models.activities", "models.supervision"]
 APP_LABEL = "models"
 MIGRATIONS_MODULE = "models.migrations"

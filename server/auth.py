@@ -28,7 +28,8 @@ from services.wechat import WeChatCodeInvalid
 
 router = Router()
 _ME_SQL = (
-    "SELECT m.name, m.phone, u.id, u.name, z.id, z.name FROM member m "
+    "SELECT m.name, m.phone, u.id AS unit_id, u.name AS unit_name, z.id AS zone_id, "
+    "z.name AS zone_name FROM member m "
     "LEFT JOIN unit u ON u.id = m.unit_id LEFT JOIN zone z ON z.id = u.zone_id WHERE m.id = $1")
 TAGS = ["auth"]
 

@@ -86,12 +86,14 @@ _PLACEHOLDER = re.compile(r"\$\d+")
 
 async def fetch_rows(sql: str, *args: Any) -> list[Any]:
     """Hot paths: hand-written SQL with $1..$n placeholders (rewritten to ? for SQLite), so no
-    query is built per request. Rows come back as asyncpg Records or sqlite3 Rows."""
+    query is built per request. Rows come back as tuples: give every column a distinct name
+    (the driver's rows are read as dicts)."""
     conn = connections.get("default")
     if conn.capabilities.dialect == "sqlite":
         sql = _PLACEHOLDER.sub("?", sql)
-    _, rows = await conn.execute_query(sql, list(args))
-    return rows
+    # execute_query_dict always fetches (execute_query drops an UPDATE's RETURNING rows on asyncpg)
+    rows = await conn.execute_query_dict(sql, list(args))
+    return [tuple(r.values()) for r in rows]
 
 
 async def ping_db() -> None:

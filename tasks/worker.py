@@ -22,6 +22,7 @@ from tasks.notices import (
     push_notice_batch,
     sweep_notices,
 )
+from tasks.supervision import escalate_supervision
 from tasks.wechat import refresh_wechat_token
 
 log = logging.getLogger("zonehub.worker")
@@ -62,12 +63,14 @@ def redis_settings() -> RedisSettings:
 
 
 FUNCTIONS: list[Any] = [refresh_wechat_token, warn_incomplete_rotations, plan_notice,
-                        deliver_notice_batch, push_notice_batch, sweep_notices, chase_notices]
+                        deliver_notice_batch, push_notice_batch, sweep_notices, chase_notices,
+                        escalate_supervision]
 CRON_JOBS = [
     cron(refresh_wechat_token, minute=set(range(0, 60, 5)), unique=True),
     cron(warn_incomplete_rotations, minute=7, unique=True, run_at_startup=True),
     cron(sweep_notices, second=set(range(0, 60, 10)), unique=True),
     cron(chase_notices, second=30, unique=True),
+    cron(escalate_supervision, second=0, unique=True, run_at_startup=True),  # every minute
 ]
 
 

@@ -45,6 +45,14 @@ MATRIX: list[tuple[str, str, Any, set[str]]] = [
     ("POST", "/api/v1/rotations/generate", {"year": 2030}, {"committee"}),
     ("POST", "/api/v1/zones/{zone}/duty-change", {"unit_id": "{other_unit}", "reason": "测试调整"}, {"committee"}),
     ("POST", "/api/v1/org/import", None, {"committee"}),
+    ("POST", "/api/v1/supervision-items", {"title": "t", "due_at": "2020-01-01T00:00:00+08:00",
+                                           "unit_ids": ["{other_unit}"]}, {"committee"}),
+    ("GET", "/api/v1/supervision-items", None, {"duty_admin", "other_admin", "committee"}),
+    ("GET", "/api/v1/supervision-items/1", None, {"duty_admin", "other_admin", "committee"}),
+    ("POST", "/api/v1/supervision-items/1/progress", {"note": "n"}, {"duty_admin", "other_admin"}),
+    ("POST", "/api/v1/supervision-items/1/urge", {"unit_id": "{other_unit}"},
+     {"duty_admin", "other_admin", "committee"}),
+    ("POST", "/api/v1/supervision-items/1/review", {"unit_id": "{other_unit}", "accept": True}, {"committee"}),
 ]
 
 
