@@ -10,7 +10,7 @@ from aiohttp import web
 from arq.connections import ArqRedis
 
 from server import auth as auth_routes
-from server import activities, meta, notices, org, supervision
+from server import activities, files, meta, notices, org, supervision
 from server.jsonutil import json_response
 from server.keys import ARQ, AUTH, PASS_SIGNER, REDIS, SETTINGS, VALIDATE_RESPONSES, WECHAT
 from server.middlewares import error_middleware
@@ -25,7 +25,7 @@ from services.wechat import WeChat
 log = logging.getLogger("zonehub")
 
 ROUTERS: list[Router] = [meta.router, auth_routes.router, org.router, activities.router,
-                         notices.router, supervision.router]
+                         notices.router, supervision.router, files.router]
 MAX_BODY_BYTES = 6 * 1024 * 1024
 
 
@@ -73,7 +73,8 @@ async def _wechat(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings, *, validate_responses: bool = False) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=[error_middleware],
+                          client_max_size=max(MAX_BODY_BYTES, settings.attachment_max_bytes + 1024 * 1024))
     app[SETTINGS] = settings
     app[VALIDATE_RESPONSES] = validate_responses
     app[PASS_SIGNER] = PassSigner(settings.secret_key.get_secret_value())

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     notice_batch_size: int = Field(default=1000, ge=10, le=10_000)
     notice_remind_after_s: int = Field(default=24 * 3600, ge=60)
     data_dir: Path = DEFAULT_DATA_DIR
+    storage_dir: Path | None = Field(default=None, description="attachments; default data_dir/files")
+    attachment_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, le=200 * 1024 * 1024)
     log_level: str = "INFO"
 
     @field_validator("secret_key")
@@ -77,6 +79,10 @@ class Settings(BaseSettings):
         if not v.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL")
         return v.rstrip("/")
+
+    @property
+    def files_dir(self) -> Path:
+        return self.storage_dir or self.data_dir / "files"
 
     @property
     def is_sqlite(self) -> bool:

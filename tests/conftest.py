@@ -12,6 +12,7 @@ import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -117,10 +118,11 @@ async def fake_wechat(aiohttp_server: Callable[..., Awaitable[TestServer]]) -> F
 
 @pytest.fixture
 def settings(database_url: str, redis_url: str, fake_wechat: FakeWeChat,
-             flush_redis: None) -> Settings:
+             flush_redis: None, tmp_path: Path) -> Settings:
     return Settings(secret_key=secrets.token_urlsafe(40), database_url=database_url,
                     redis_url=redis_url, wechat_appid=APPID, wechat_secret=WECHAT_SECRET,
-                    wechat_api_base=fake_wechat.base_url, _env_file=None)  # type: ignore[call-arg, attr-defined]
+                    wechat_api_base=fake_wechat.base_url, data_dir=tmp_path,
+                    _env_file=None)  # type: ignore[call-arg, attr-defined]
 
 
 @pytest.fixture

@@ -18,7 +18,9 @@ MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
 
 class Attachment(In):
     name: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    url: Annotated[str, StringConstraints(pattern=r"^https?://\S{1,500}$")]
+    url: Annotated[str, StringConstraints(
+        pattern=r"^(/api/v1/attachments/[0-9a-f]{64}|https?://\S{1,500})$")] = Field(
+        description="from POST /api/v1/attachments, or an external link")
     size: int = Field(ge=1, le=MAX_ATTACHMENT_BYTES)
     content_type: Literal[ALLOWED_TYPES]  # type: ignore[valid-type]
 

@@ -1,0 +1,66 @@
+"""Attachment storage on a directory (ZONEHUB_STORAGE_DIR): content-addressed, type and size
+checked. Files are named by their SHA-256, so the same file stored twice is one file."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.errors import ServiceError
+
+TYPES = {
+    "application/pdf": b"%PDF",
+    "image/jpeg": b"\xff\xd8\xff",
+    "image/png": b"\x89PNG",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": b"PK\x03\x04",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": b"PK\x03\x04",
+}
+KEY = re.compile(r"^[0-9a-f]{64}$")
+
+
+class AttachmentRejected(ServiceError):
+    code, http_status, default_message = "attachment_rejected", 422, "附件类型或大小不符合要求"
+
+
+class AttachmentNotFound(ServiceError):
+    code, http_status, default_message = "attachment_not_found", 404, "找不到该附件"
+
+
+@dataclass(frozen=True)
+class Stored:
+    key: str
+    size: int
+    content_type: str
+
+
+def store(root: Path, *, content: bytes, content_type: str, max_bytes: int) -> Stored:
+    """Check the declared type against the file's first bytes, and the size; then write once."""
+    magic = TYPES.get(content_type)
+    if magic is None:
+        raise AttachmentRejected(reason="type", allowed=sorted(TYPES))
+    if not content or len(content) > max_bytes:
+        raise AttachmentRejected(reason="size", max_bytes=max_bytes)
+    if not content.startswith(magic):
+        raise AttachmentRejected(reason="content_does_not_match_type")
+    key = hashlib.sha256(content).hexdigest()
+    path = root / key[:2] / key
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(content)
+        os.replace(tmp, path)  # atomic: a reader never sees half a file
+        path.with_suffix(".type").write_text(content_type)
+    return Stored(key=key, size=len(content), content_type=content_type)
+
+
+def open_file(root: Path, key: str) -> tuple[Path, str]:
+    if not KEY.match(key):
+        raise AttachmentNotFound()
+    path = root / key[:2] / key
+    if not path.exists():
+        raise AttachmentNotFound()
+    kind = path.with_suffix(".type")
+    return path, kind.read_text() if kind.exists() else "application/octet-stream"
