@@ -8,6 +8,7 @@ more confirmed seats than capacity, whatever the concurrency, on PostgreSQL and 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import secrets
 from dataclasses import dataclass
@@ -548,11 +549,10 @@ async def _one_scan(activity: Activity, principal: Principal, signer: passes.Pas
         outcome = "checked_in" if result.created else "already_checked_in"
     except (CheckinError, ActivityCancelled) as exc:
         outcome = exc.code
-    try:
+    # The same upload retried concurrently: the first one's record stands.
+    with contextlib.suppress(IntegrityError):
         await ScanNonce.create(activity_id=activity.id, nonce=nonce, outcome=outcome,
                                member_id=member_pass.member_id)
-    except IntegrityError:
-        pass  # the same upload retried concurrently: the first one's record stands
     if outcome in ("checked_in", "already_checked_in"):
         return {"nonce": nonce, "status": outcome, "member_id": member_pass.member_id}
     return {"nonce": nonce, "status": "error", "code": outcome, "member_id": member_pass.member_id}
