@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from models.activities import Activity, Checkin, ContestEntry, Signup, SignupStatus
+from models.activities import Activity, Checkin, ContestEntry, Signup
 from server.jsonutil import json_response
 from server.keys import PASS_SIGNER
 from server.routing import Access, Router, path_int
@@ -158,11 +158,9 @@ async def cancel_activity(request: web.Request, *, principal: Principal,
                                        svc.ActivityFull, svc.NotInAudience, svc.ActivityCancelled],
               summary="Sign up: confirmed if a seat is free, else waitlisted; repeating returns the same")
 async def signup(request: web.Request, *, principal: Principal) -> web.Response:
-    activity_id = path_int(request, "activity_id")
-    before = await Signup.get_or_none(activity_id=activity_id, member_id=principal.member_id)
-    row = await svc.signup(activity_id=activity_id, member_id=principal.member_id,
-                           principal_role=principal.role.value)
-    repeated = before is not None and before.status is not SignupStatus.CANCELLED
+    row = await svc.signup(activity_id=path_int(request, "activity_id"),
+                           member_id=principal.member_id, principal_role=principal.role.value)
+    repeated = getattr(row, "_repeated", False)
     return json_response(await signup_out(row), status=200 if repeated else 201)
 
 

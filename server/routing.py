@@ -22,7 +22,6 @@ from server.keys import AUTH, PRINCIPAL, VALIDATE_RESPONSES
 from services.auth import Principal
 from services.errors import Forbidden, InvalidInput, NotAuthenticated, ServiceError
 
-MAX_ID_DIGITS = 9  # path ids stay inside a 32-bit integer column
 
 
 class Access(StrEnum):

@@ -333,7 +333,8 @@ def _check_signup_window(activity: Activity, now: datetime) -> None:
 
 async def signup(*, activity_id: int, member_id: int, by_member_id: int | None = None,
                  principal_role: str = "member") -> Signup:
-    """Sign a member up: confirmed if a seat is free, else waitlisted. Idempotent."""
+    """Sign a member up: confirmed if a seat is free, else waitlisted. Idempotent: a repeat
+    returns the standing row (its `_repeated` attribute is then True)."""
     activity = await get_or_raise(activity_id)
     _check_signup_window(activity, clock.now())
     unit_id, zone_id = await member_context(member_id)
@@ -347,6 +348,7 @@ async def signup(*, activity_id: int, member_id: int, by_member_id: int | None =
         existing = await Signup.get_or_none(activity_id=activity_id, member_id=member_id)
         if existing is None:
             raise
+        existing._repeated = True  # type: ignore[attr-defined]
         return existing
 
 
@@ -355,6 +357,7 @@ async def _signup_locked(activity: Activity, member_id: int, unit_id: int | None
     existing = await Signup.filter(activity_id=activity.id, member_id=member_id) \
         .select_for_update().first()
     if existing is not None and existing.status is not SignupStatus.CANCELLED:
+        existing._repeated = True  # type: ignore[attr-defined]
         return existing
     now = clock.now()
     if await _claim_seat(activity, unit_id):

@@ -11,7 +11,6 @@ import asyncio
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import redis.asyncio as aioredis
 from argon2 import PasswordHasher
@@ -22,7 +21,6 @@ from models.org import Member, Role, Unit
 from services import tokens
 from services.errors import (
     Conflict,
-    Forbidden,
     NotFound,
     RateLimited,
     ServiceError,
@@ -230,14 +228,3 @@ def member_roles(principal_role: Role) -> list[str]:
             Role.COMMITTEE: ["committee"]}[principal_role]
 
 
-def require(principal: Principal, *, committee: bool = False, unit_admin: bool = False) -> None:
-    """Coarse role gate; scope (own unit, own zone, own quarter) is checked by each service."""
-    if committee and principal.is_committee:
-        return
-    if unit_admin and principal.is_unit_admin:
-        return
-    raise Forbidden()
-
-
-def describe(principal: Principal) -> dict[str, Any]:
-    return {"member_id": principal.member_id, "role": principal.role.value}

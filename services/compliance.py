@@ -12,11 +12,11 @@ from tortoise.transactions import in_transaction
 from models.activities import Activity, ActivityKind, ActivityStatus, ComplianceWarning
 from models.org import Rotation, Zone
 from services import clock, inbox
+from services.activities import GUIDELINE_MAX_PER_ROTATION
 from services.errors import NotFound
 
 THREE_ONES = (ActivityKind.PARTY_LESSON, ActivityKind.PARTY_ACTIVITY, ActivityKind.HANDOVER_MEETING)
 WARN_BEFORE = timedelta(days=14)
-GUIDELINE = (2, 4)
 LABELS = {ActivityKind.PARTY_LESSON: "党课", ActivityKind.PARTY_ACTIVITY: "党建活动",
           ActivityKind.HANDOVER_MEETING: "交接会"}
 
@@ -32,7 +32,7 @@ async def rotation_status(rotation: Rotation, *, at: datetime | None = None) -> 
         ends_at=rotation.ends_at, activities_planned=len(planned),
         missing=[k.value for k in THREE_ONES if k not in held],
         complete=all(k in held for k in THREE_ONES),
-        warnings=["over_guideline"] if len(planned) > GUIDELINE[1] else [],
+        warnings=["over_guideline"] if len(planned) > GUIDELINE_MAX_PER_ROTATION else [],
     )
     return result
 

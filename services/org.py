@@ -175,7 +175,3 @@ async def change_duty_unit(principal: Principal, *, zone_id: int, unit_id: int,
                                     changed_by_id=principal.member_id)
     await rotation.fetch_related("unit")
     return rotation
-
-
-async def list_duty_changes(zone_id: int) -> list[RotationChange]:
-    return await RotationChange.filter(zone_id=zone_id).order_by("id")

@@ -84,10 +84,6 @@ class Settings(BaseSettings):
     def files_dir(self) -> Path:
         return self.storage_dir or self.data_dir / "files"
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite://")
-
 
 def load_settings(**overrides: object) -> Settings:
     """Read settings; raise ConfigError naming each bad ZONEHUB_* variable."""

@@ -1,8 +1,8 @@
-"""Shapes every route shares: errors, ids, pages."""
+"""Shapes every route shares: errors, ids, names."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -38,7 +38,3 @@ class InvalidRequestOut(ErrorOut):
 
 class OkOut(Out):
     ok: bool = True
-
-
-def page(items: list[Any], *, next_cursor: Any = None) -> dict[str, Any]:
-    return {"items": items, "next_cursor": next_cursor}
