@@ -1,5 +1,6 @@
 """Tortoise models, one module per domain; `MODEL_MODULES` is what Tortoise loads."""
 
-MODEL_MODULES = ["models.org", "models.notices", "models.activities", "models.supervision"]
+MODEL_MODULES = ["models.org", "models.notices", "models.activities", "models.supervision",
+                 "models.funds"]
 APP_LABEL = "models"
 MIGRATIONS_MODULE = "models.migrations"

@@ -1,0 +1,210 @@
+"""Funds: contribution drives paid through WeChat Pay or recorded offline, their running totals,
+refunds, and each zone's fund ledger. Money is integer fen everywhere. Nothing here is edited
+or deleted once it counts: a correction is a reversing row."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+from models.org import Zone
+
+
+class CampaignKind(StrEnum):
+    SPECIAL_DUES = "special_dues"   # special party dues, remitted upwards
+    DONATION = "donation"
+    ZONE_FUND = "zone_fund"         # proceeds booked into one zone fund when the drive closes
+
+
+class CampaignState(StrEnum):
+    DRAFT = "draft"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Channel(StrEnum):
+    WECHAT = "wechat"
+    CASH = "cash"
+    BANK_TRANSFER = "bank_transfer"
+
+
+class ContributionStatus(StrEnum):
+    PENDING = "pending"      # order created, not paid (yet)
+    PAID = "paid"            # counted (offline entries and their reversals are born paid)
+    CLOSED = "closed"        # never paid; closed at WeChat Pay
+    FLAGGED = "flagged"      # WeChat Pay said paid but app id, merchant id or amount disagree
+    REFUNDED = "refunded"    # paid, then refunded in full
+
+
+class RefundStatus(StrEnum):
+    PROCESSING = "processing"
+    SUCCESS = "success"
+    CLOSED = "closed"
+    ABNORMAL = "abnormal"
+    FAILED = "failed"        # WeChat Pay refused the request
+
+
+class Direction(StrEnum):
+    INCOME = "income"
+    EXPENSE = "expense"
+
+
+class EntryCategory(StrEnum):
+    DUTY_UNIT = "duty_unit"                  # income: paid by the duty unit
+    MEMBER_UNIT = "member_unit"              # income: raised by a member unit
+    COMMITTEE_SUBSIDY = "committee_subsidy"  # income: approved by the committee before booking
+    CAMPAIGN = "campaign"                    # income: a closed zone_fund drive
+    OTHER_INCOME = "other_income"
+    VENUE_RENT = "venue_rent"                # expense
+    MATERIALS = "materials"
+    EVENT_COSTS = "event_costs"
+    OTHER_EXPENSE = "other_expense"
+
+
+class EntryStatus(StrEnum):
+    PENDING = "pending"      # a subsidy waiting for the committee
+    BOOKED = "booked"
+    REJECTED = "rejected"
+
+
+class Campaign(Model):
+    id = fields.IntField(primary_key=True)
+    kind = fields.CharEnumField(CampaignKind, max_length=16)
+    state = fields.CharEnumField(CampaignState, max_length=8, default=CampaignState.DRAFT)
+    title = fields.CharField(max_length=128)
+    description = fields.TextField(default="")
+    target_fen = fields.BigIntField(null=True)
+    zone_ids = fields.JSONField(default=list, description="audience zones, empty for the whole city")
+    fund_zone_id = fields.IntField(null=True, description="zone_fund drives: the zone whose ledger gets the money")
+    min_amount_fen = fields.BigIntField(default=1)
+    max_amount_fen = fields.BigIntField(default=10_000_000)
+    starts_at = fields.DatetimeField(null=True)
+    ends_at = fields.DatetimeField()
+    created_by_id = fields.IntField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+    opened_at = fields.DatetimeField(null=True)
+    closed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "campaign"
+        ordering = ["-id"]
+
+
+class Contribution(Model):
+    """One order paid through WeChat Pay, or one offline entry recorded by a unit admin."""
+
+    id = fields.IntField(primary_key=True)
+    campaign: fields.ForeignKeyRelation[Campaign] = fields.ForeignKeyField(
+        "models.Campaign", related_name="contributions", on_delete=fields.RESTRICT)
+    campaign_id: int
+    member_id = fields.IntField(null=True, description="the payer, when a member")
+    unit_id = fields.IntField()
+    zone_id = fields.IntField(null=True, description="the unit zone when the contribution was made")
+    channel = fields.CharEnumField(Channel, max_length=16)
+    status = fields.CharEnumField(ContributionStatus, max_length=16)
+    amount_fen = fields.BigIntField(description="negative only on a reversing entry")
+    idempotency_key = fields.CharField(max_length=64, null=True)
+    out_trade_no = fields.CharField(max_length=32, null=True, unique=True)
+    openid = fields.CharField(max_length=64, null=True)
+    prepay_id = fields.CharField(max_length=64, null=True)
+    transaction_id = fields.CharField(max_length=32, null=True, unique=True)
+    paid_at = fields.DatetimeField(null=True)
+    closed_at = fields.DatetimeField(null=True)
+    next_check_at = fields.DatetimeField(null=True, description="pending orders: next query at WeChat Pay")
+    checks = fields.IntField(default=0)
+    refunded_fen = fields.BigIntField(default=0)
+    refund_reserved_fen = fields.BigIntField(default=0, description="refunds requested, not yet ended")
+    flag_reason = fields.CharField(max_length=32, default="")
+    flag_detail = fields.JSONField(null=True)
+    payer_name = fields.CharField(max_length=64, default="")
+    receipt_no = fields.CharField(max_length=64, null=True)
+    received_on = fields.DateField(null=True)
+    note = fields.TextField(default="")
+    recorded_by_id = fields.IntField(null=True)
+    reverses_id = fields.IntField(null=True, unique=True, description="the entry this one reverses")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "contribution"
+        ordering = ["-id"]
+        unique_together = (("member_id", "idempotency_key"), ("campaign_id", "unit_id", "receipt_no"))
+        indexes = (("campaign_id", "status"), ("member_id", "status"), ("status", "next_check_at"))
+
+
+class CampaignTotal(Model):
+    """Running totals of one unit in one drive, moved in the transaction that moves the money."""
+
+    id = fields.IntField(primary_key=True)
+    campaign: fields.ForeignKeyRelation[Campaign] = fields.ForeignKeyField(
+        "models.Campaign", related_name="totals", on_delete=fields.CASCADE)
+    campaign_id: int
+    unit_id = fields.IntField()
+    zone_id = fields.IntField(null=True)
+    online_fen = fields.BigIntField(default=0)
+    online_count = fields.IntField(default=0)
+    offline_fen = fields.BigIntField(default=0)
+    offline_count = fields.IntField(default=0)
+    refunded_fen = fields.BigIntField(default=0)
+    refund_count = fields.IntField(default=0)
+
+    class Meta:
+        table = "campaign_total"
+        unique_together = (("campaign_id", "unit_id"),)
+
+
+class Refund(Model):
+    id = fields.IntField(primary_key=True)
+    contribution: fields.ForeignKeyRelation[Contribution] = fields.ForeignKeyField(
+        "models.Contribution", related_name="refunds", on_delete=fields.RESTRICT)
+    contribution_id: int
+    out_refund_no = fields.CharField(max_length=64, unique=True)
+    refund_id = fields.CharField(max_length=32, null=True, unique=True)
+    amount_fen = fields.BigIntField()
+    reason = fields.CharField(max_length=80, default="")
+    status = fields.CharEnumField(RefundStatus, max_length=16, default=RefundStatus.PROCESSING)
+    idempotency_key = fields.CharField(max_length=64, null=True)
+    requested_by_id = fields.IntField()
+    next_check_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    ended_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "refund"
+        ordering = ["-id"]
+        unique_together = (("contribution_id", "idempotency_key"),)
+        indexes = (("status", "next_check_at"),)
+
+
+class FundEntry(Model):
+    """One line of a zone fund ledger. Booked lines are never changed: a correction is a line
+    with the opposite amount that names the line it reverses."""
+
+    id = fields.IntField(primary_key=True)
+    zone: fields.ForeignKeyRelation[Zone] = fields.ForeignKeyField(
+        "models.Zone", related_name="fund_entries", on_delete=fields.RESTRICT)
+    zone_id: int
+    direction = fields.CharEnumField(Direction, max_length=8)
+    category = fields.CharEnumField(EntryCategory, max_length=24)
+    status = fields.CharEnumField(EntryStatus, max_length=8, default=EntryStatus.BOOKED)
+    amount_fen = fields.BigIntField(description="negative only on a reversing line")
+    unit_id = fields.IntField(null=True, description="the paying unit of duty_unit and member_unit income")
+    campaign_id = fields.IntField(null=True, unique=True)
+    description = fields.CharField(max_length=200)
+    attachments = fields.JSONField(default=list)
+    occurred_on = fields.DateField()
+    idempotency_key = fields.CharField(max_length=64, null=True)
+    recorded_by_id = fields.IntField()
+    decided_by_id = fields.IntField(null=True)
+    decided_at = fields.DatetimeField(null=True)
+    decision_note = fields.CharField(max_length=200, default="")
+    reverses_id = fields.IntField(null=True, unique=True)
+    booked_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "fund_entry"
+        ordering = ["id"]
+        unique_together = (("zone_id", "idempotency_key"),)
+        indexes = (("zone_id", "status", "booked_at"),)
