@@ -9,12 +9,16 @@ WeChat endpoints (same paths, parameters and JSON as https://api.weixin.qq.com):
 
 Errors are HTTP 200 with ``{"errcode": N, "errmsg": "..."}`` like the real API.
 Control endpoints for tests and demos live under ``/_fake/`` (see ``_add_routes``).
+
+The same app serves a fake WeChat Pay API v3 under ``/v3/`` (see ``fakewechat.pay``); its
+state is ``app[PAY_KEY]``, its controls live under ``/_fake/pay/``.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import json
 import os
 import re
@@ -25,6 +29,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from aiohttp import web
+
+from fakewechat.pay import PAY_KEY, FakePay, add_pay_routes
+from fakewechat.paykeys import DEFAULT_APPID, PayKeys
 
 __all__ = ["FAKE_KEY", "ERRMSG", "FakeWeChat", "FailureRule", "create_app", "main", "run"]
 
@@ -377,6 +384,7 @@ async def _expire_tokens(request: web.Request) -> web.Response:
 
 async def _reset(request: web.Request) -> web.Response:
     request.app[FAKE_KEY].reset()
+    request.app[PAY_KEY].reset()
     return _json(error(0, "ok"))
 
 
@@ -411,13 +419,31 @@ def _add_routes(app: web.Application) -> None:
     )
 
 
+@functools.cache
+def _default_pay_keys(appid: str) -> PayKeys:
+    """Pay keys generated once per process and appid (RSA key generation is slow-ish)."""
+    return PayKeys.generate(appid=appid)
+
+
 def create_app(
-    *, appid: str | None = None, secret: str | None = None, token_ttl_s: int = 7200
+    *,
+    appid: str | None = None,
+    secret: str | None = None,
+    token_ttl_s: int = 7200,
+    pay_keys: PayKeys | None = None,
+    auto_notify: bool = False,
 ) -> web.Application:
-    """Build the fake WeChat aiohttp app; its state is ``app[FAKE_KEY]``."""
+    """Build the fake WeChat aiohttp app; its state is ``app[FAKE_KEY]``, ``app[PAY_KEY]``.
+
+    Without ``pay_keys`` the pay API uses keys generated for this process (``app[PAY_KEY].keys``).
+    ``auto_notify``: paid orders and completed refunds notify the merchant in the background.
+    """
     app = web.Application(middlewares=[_json_errors])
     app[FAKE_KEY] = FakeWeChat(appid=appid, secret=secret, token_ttl_s=token_ttl_s)
+    keys = pay_keys or _default_pay_keys(appid or DEFAULT_APPID)
+    app[PAY_KEY] = FakePay(keys, auto_notify=auto_notify)
     _add_routes(app)
+    add_pay_routes(app)
     return app
 
 
@@ -427,20 +453,46 @@ def run(
     *,
     appid: str | None = None,
     secret: str | None = None,
+    pay_keys: PayKeys | None = None,
+    auto_notify: bool = False,
 ) -> None:
     """Serve the fake until interrupted."""
-    web.run_app(create_app(appid=appid, secret=secret), host=host, port=port, access_log=None)
+    app = create_app(appid=appid, secret=secret, pay_keys=pay_keys, auto_notify=auto_notify)
+    web.run_app(app, host=host, port=port, access_log=None)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """CLI entry point: ``[--host H] [--port P] [--appid A] [--secret S]``."""
+    """CLI entry point.
+
+    ``[--host H] [--port P] [--appid A] [--secret S] [--pay-keys DIR] [--auto-notify]``
+    """
     parser = argparse.ArgumentParser(description="Local fake of the WeChat server APIs")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--appid")
     parser.add_argument("--secret")
+    parser.add_argument(
+        "--pay-keys",
+        metavar="DIR",
+        help="WeChat Pay keys directory (created with new keys if absent) the merchant shares",
+    )
+    parser.add_argument(
+        "--auto-notify",
+        action="store_true",
+        help="deliver pay/refund notifications when orders are paid and refunds complete",
+    )
     args = parser.parse_args(argv)
-    run(args.host, args.port, appid=args.appid, secret=args.secret)
+    pay_keys = None
+    if args.pay_keys is not None:
+        pay_keys = PayKeys.load_or_create(args.pay_keys, appid=args.appid)
+    run(
+        args.host,
+        args.port,
+        appid=args.appid,
+        secret=args.secret,
+        pay_keys=pay_keys,
+        auto_notify=args.auto_notify,
+    )
 
 
 if __name__ == "__main__":

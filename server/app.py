@@ -10,14 +10,15 @@ from aiohttp import web
 from arq.connections import ArqRedis
 
 from server import auth as auth_routes
-from server import activities, files, meta, notices, org, supervision
+from server import activities, files, funds, meta, notices, org, supervision
 from server.jsonutil import json_response
-from server.keys import ARQ, AUTH, PASS_SIGNER, REDIS, SETTINGS, VALIDATE_RESPONSES, WECHAT
+from server.keys import ARQ, AUTH, PASS_SIGNER, PAY, REDIS, SETTINGS, VALIDATE_RESPONSES, WECHAT
 from server.middlewares import error_middleware
 from server.routing import Router
 from services.auth import Auth
 from services.db import close_db, init_db
 from services.passes import PassSigner
+from services.pay import WeChatPay
 from services.redis import QUEUE_NAME, connection_pool, create_redis
 from services.settings import ConfigError, Settings
 from services.wechat import WeChat
@@ -25,7 +26,7 @@ from services.wechat import WeChat
 log = logging.getLogger("zonehub")
 
 ROUTERS: list[Router] = [meta.router, auth_routes.router, org.router, activities.router,
-                         notices.router, supervision.router, files.router]
+                         notices.router, supervision.router, files.router, funds.router]
 MAX_BODY_BYTES = 6 * 1024 * 1024
 
 
@@ -72,13 +73,20 @@ async def _wechat(app: web.Application) -> AsyncIterator[None]:
     app[WECHAT].close()
 
 
+async def _pay(app: web.Application) -> AsyncIterator[None]:
+    app[PAY] = WeChatPay(app[SETTINGS])
+    await app[PAY].start()
+    yield
+    await app[PAY].close()
+
+
 def create_app(settings: Settings, *, validate_responses: bool = False) -> web.Application:
     app = web.Application(middlewares=[error_middleware],
                           client_max_size=max(MAX_BODY_BYTES, settings.attachment_max_bytes + 1024 * 1024))
     app[SETTINGS] = settings
     app[VALIDATE_RESPONSES] = validate_responses
     app[PASS_SIGNER] = PassSigner(settings.secret_key.get_secret_value())
-    app.cleanup_ctx.extend([_database, _redis, _arq, _wechat])
+    app.cleanup_ctx.extend([_database, _redis, _arq, _wechat, _pay])
     for router in ROUTERS:
         router.install(app, prefix=meta.API_PREFIX)
     specs = [spec for router in ROUTERS for spec in router.specs]

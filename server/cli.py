@@ -125,11 +125,13 @@ def cmd_import(args: argparse.Namespace) -> None:
 
 
 def cmd_fake_wechat(args: argparse.Namespace) -> None:
-    from fakewechat import run
+    from fakewechat import PayKeys, run
 
     settings = _settings()
+    keys = PayKeys.load_or_create(args.pay_keys, appid=settings.wechat_appid) if args.pay_keys else None
     run(args.host, args.port, appid=settings.wechat_appid,
-        secret=settings.wechat_secret.get_secret_value())
+        secret=settings.wechat_secret.get_secret_value(), pay_keys=keys,
+        auto_notify=args.auto_notify)
 
 
 def _free_port() -> int:
@@ -162,6 +164,24 @@ def start_embedded_redis(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL)
 
 
+def _fake_pay_env(settings: Settings, pay_dir: Path, env: dict[str, str], *, api: str) -> dict[str, str]:
+    """WeChat Pay settings for the fake: merchant and platform keys made once in `pay_dir`
+    (kept out of the repo, mode 0600). Nothing is changed when a merchant id is configured."""
+    if env.get("ZONEHUB_WECHAT_PAY_MCHID") or settings.wechat_pay_mchid:
+        return {}
+    from fakewechat import PayKeys
+
+    keys = PayKeys.load_or_create(pay_dir, appid=settings.wechat_appid)
+    return {"ZONEHUB_WECHAT_PAY_MCHID": keys.mchid,
+            "ZONEHUB_WECHAT_PAY_SERIAL_NO": keys.merchant_serial_no,
+            "ZONEHUB_WECHAT_PAY_PRIVATE_KEY": str(pay_dir / "merchant_private.pem"),
+            "ZONEHUB_WECHAT_PAY_APIV3_KEY": keys.apiv3_key,
+            "ZONEHUB_WECHAT_PAY_PUBLIC_KEY": str(pay_dir / "platform_public.pem"),
+            "ZONEHUB_WECHAT_PAY_PUBLIC_KEY_ID": keys.platform_public_key_id,
+            "ZONEHUB_WECHAT_PAY_API_BASE": env["ZONEHUB_WECHAT_API_BASE"],
+            "ZONEHUB_WECHAT_PAY_NOTIFY_URL": f"{api}/api/v1/pay/wechat/notify"}
+
+
 def cmd_up(args: argparse.Namespace) -> None:
     """Everything on one machine: embedded Redis if none configured, migrate, demo, API,
     worker and fake WeChat. Ctrl-C stops everything."""
@@ -176,11 +196,14 @@ def cmd_up(args: argparse.Namespace) -> None:
         print(f"embedded Redis on 127.0.0.1:{redis_port} (data in {settings.data_dir / 'redis'})")
     wechat_port = args.wechat_port
     env["ZONEHUB_WECHAT_API_BASE"] = env.get("ZONEHUB_WECHAT_API_BASE") or f"http://127.0.0.1:{wechat_port}"
+    pay_dir = settings.data_dir / "pay-keys"
+    env.update(_fake_pay_env(settings, pay_dir, env, api=f"http://{args.host}:{args.port}"))
     me = [sys.executable, "-m", "server.cli"]
     try:
         subprocess.run([*me, "migrate"], env=env, check=True)
         subprocess.run([*me, "demo"], env=env, check=True)
-        children.append(subprocess.Popen([*me, "fake-wechat", "--port", str(wechat_port)], env=env))
+        children.append(subprocess.Popen([*me, "fake-wechat", "--port", str(wechat_port),
+                                          "--pay-keys", str(pay_dir), "--auto-notify"], env=env))
         children.append(subprocess.Popen([*me, "serve", "--host", args.host, "--port", str(args.port)], env=env))
         children.append(subprocess.Popen([*me, "worker"], env=env))
         _wait_port(wechat_port)
@@ -190,7 +213,7 @@ def cmd_up(args: argparse.Namespace) -> None:
 zonehub is up:
   API        {base}/api/v1/health
   API docs   {base}/api/docs  (OpenAPI: {base}/api/openapi.json)
-  fake WeChat {env['ZONEHUB_WECHAT_API_BASE']}  (messages: /_fake/messages)
+  fake WeChat {env['ZONEHUB_WECHAT_API_BASE']}  (messages: /_fake/messages; pay an order: POST /_fake/pay/orders/<out_trade_no>/succeed)
 Demo logins:
   committee  POST /api/v1/auth/login {{"username": "admin", "password": ...}} (printed above on first load, or ZONEHUB_ADMIN_PASSWORD)
   member     POST /api/v1/auth/wechat {{"code": "test-demo-1"}}
@@ -239,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fake-wechat", help="run the local fake of the WeChat APIs")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8081)
+    p.add_argument("--pay-keys", type=Path, help="directory of the WeChat Pay keys (made when missing)")
+    p.add_argument("--auto-notify", action="store_true",
+                   help="deliver payment and refund notifications by itself, as WeChat Pay does")
     p.set_defaults(fn=cmd_fake_wechat)
     p = sub.add_parser("up", help="run everything: Redis (embedded if unset), migrate, demo, "
                                   "API, worker, fake WeChat")

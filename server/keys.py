@@ -8,6 +8,7 @@ from arq.connections import ArqRedis
 
 from services.auth import Auth, Principal
 from services.passes import PassSigner
+from services.pay import WeChatPay
 from services.settings import Settings
 from services.wechat import WeChat
 
@@ -18,6 +19,7 @@ WECHAT = web.AppKey("wechat", WeChat)
 AUTH = web.AppKey("auth", Auth)
 VALIDATE_RESPONSES = web.AppKey("validate_responses", bool)
 PASS_SIGNER = web.AppKey("pass_signer", PassSigner)
+PAY = web.AppKey("pay", WeChatPay)
 
 # per-request
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -54,6 +54,14 @@ class RouteSpec:
 Handler = Callable[..., Awaitable[Any]]
 
 
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """What a handler returns for a retry that an idempotency key (or receipt number) matched:
+    the same body as the first time, answered 200 instead of the route's creation status."""
+
+    data: Any
+
+
 def validation_errors(exc: ValidationError, prefix: str) -> list[dict[str, Any]]:
     return [{"loc": [prefix, *err["loc"]], "msg": err["msg"], "type": err["type"]}
             for err in exc.errors(include_url=False, include_input=False, include_context=False)]
@@ -141,9 +149,12 @@ class Router:
                 result = await fn(request, **kwargs)
                 if isinstance(result, web.StreamResponse):
                     return result
+                answer_status = status
+                if isinstance(result, Replayed):  # an idempotent retry: the first answer, as 200
+                    result, answer_status = result.data, 200
                 if adapter is not None and request.app.get(VALIDATE_RESPONSES, False):
                     adapter.validate_python(result)  # tests: every answer matches its spec
-                return json_response(result, status=status)
+                return json_response(result, status=answer_status)
 
             handler.__name__ = fn.__name__
             handler.__doc__ = fn.__doc__

@@ -85,12 +85,12 @@ _PLACEHOLDER = re.compile(r"\$\d+")
 
 
 async def fetch_rows(sql: str, *args: Any) -> list[Any]:
-    """Hot paths: hand-written SQL with $1..$n placeholders (rewritten to ? for SQLite), so no
-    query is built per request. Rows come back as tuples: give every column a distinct name
-    (the driver's rows are read as dicts)."""
+    """Hot paths: hand-written SQL with $1..$n placeholders (rewritten to ?1..?n for SQLite, so
+    a parameter may appear twice), so no query is built per request. Rows come back as tuples:
+    give every column a distinct name (the driver's rows are read as dicts)."""
     conn = connections.get("default")
     if conn.capabilities.dialect == "sqlite":
-        sql = _PLACEHOLDER.sub("?", sql)
+        sql = _PLACEHOLDER.sub(lambda m: "?" + m.group(0)[1:], sql)
     # execute_query_dict always fetches (execute_query drops an UPDATE's RETURNING rows on asyncpg)
     rows = await conn.execute_query_dict(sql, list(args))
     return [tuple(r.values()) for r in rows]

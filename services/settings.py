@@ -47,6 +47,22 @@ class Settings(BaseSettings):
     push_retries: int = Field(default=3, ge=0, le=10)
     notice_batch_size: int = Field(default=1000, ge=10, le=10_000)
     notice_remind_after_s: int = Field(default=24 * 3600, ge=60)
+    wechat_pay_mchid: str | None = Field(default=None, description="merchant id; unset: paying answers 503")
+    wechat_pay_serial_no: str = Field(default="", description="serial number of the merchant API certificate")
+    wechat_pay_private_key: SecretStr | None = Field(
+        default=None, description="merchant API private key: PEM text or the path of apiclient_key.pem")
+    wechat_pay_apiv3_key: SecretStr | None = Field(default=None, description="APIv3 key, 32 characters")
+    wechat_pay_public_key: str | None = Field(
+        default=None, description="WeChat Pay platform public key: PEM text or the path of pub_key.pem")
+    wechat_pay_public_key_id: str = Field(default="", description="PUB_KEY_ID_... of that public key")
+    wechat_pay_api_base: str = Field(default="http://127.0.0.1:8081",
+                                     description="https://api.mch.weixin.qq.com in production")
+    wechat_pay_notify_url: str = Field(
+        default="http://127.0.0.1:8080/api/v1/pay/wechat/notify",
+        description="public URL of POST /api/v1/pay/wechat/notify; refunds use .../refund-notify")
+    pay_order_ttl_s: int = Field(default=1800, ge=300, le=7200, description="unpaid orders close after this")
+    pay_query_after_s: int = Field(default=180, ge=10, le=3600,
+                                   description="query WeChat Pay for orders still pending after this, then every 5 min")
     data_dir: Path = DEFAULT_DATA_DIR
     storage_dir: Path | None = Field(default=None, description="attachments; default data_dir/files")
     attachment_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, le=200 * 1024 * 1024)
@@ -73,7 +89,14 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return v or None
 
-    @field_validator("wechat_api_base")
+    @field_validator("wechat_pay_apiv3_key")
+    @classmethod
+    def _apiv3_key_length(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and len(v.get_secret_value().encode()) != 32:
+            raise ValueError("must be exactly 32 bytes (the APIv3 key set in the merchant platform)")
+        return v
+
+    @field_validator("wechat_api_base", "wechat_pay_api_base", "wechat_pay_notify_url")
     @classmethod
     def _http_base(cls, v: str) -> str:
         if not v.startswith(("http://", "https://")):

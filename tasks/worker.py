@@ -12,6 +12,7 @@ from tortoise.context import get_current_context
 from services.db import close_db, init_db
 from services.settings import get_settings
 from services.wechat import WeChat
+from services.pay import WeChatPay
 from services.push import Pusher
 from services.redis import QUEUE_NAME, create_redis
 from tasks.activities import warn_incomplete_rotations
@@ -22,6 +23,7 @@ from tasks.notices import (
     push_notice_batch,
     sweep_notices,
 )
+from tasks.funds import reconcile_payments
 from tasks.supervision import escalate_supervision
 from tasks.wechat import refresh_wechat_token
 
@@ -43,9 +45,13 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["pusher"] = Pusher(wechat=ctx["wechat"], redis=ctx["app_redis"],
                            api_base=settings.wechat_api_base, per_minute=settings.push_per_minute,
                            in_flight=settings.push_in_flight, retries=settings.push_retries)
+    ctx["pay"] = WeChatPay(settings)
+    await ctx["pay"].start()
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    if "pay" in ctx:
+        await ctx["pay"].close()
     if "pusher" in ctx:
         await ctx["pusher"].close()
         await ctx["app_redis"].aclose()
@@ -64,13 +70,14 @@ def redis_settings() -> RedisSettings:
 
 FUNCTIONS: list[Any] = [refresh_wechat_token, warn_incomplete_rotations, plan_notice,
                         deliver_notice_batch, push_notice_batch, sweep_notices, chase_notices,
-                        escalate_supervision]
+                        escalate_supervision, reconcile_payments]
 CRON_JOBS = [
     cron(refresh_wechat_token, minute=set(range(0, 60, 5)), unique=True),
     cron(warn_incomplete_rotations, minute=7, unique=True, run_at_startup=True),
     cron(sweep_notices, second=set(range(0, 60, 10)), unique=True),
     cron(chase_notices, second=30, unique=True),
     cron(escalate_supervision, second=0, unique=True, run_at_startup=True),  # every minute
+    cron(reconcile_payments, second=20, unique=True, run_at_startup=True),  # every minute
 ]
 
 

@@ -22,7 +22,7 @@ import redis as sync_redis
 from aiohttp.test_utils import TestClient, TestServer
 from tortoise import Tortoise, connections
 
-from fakewechat import FAKE_KEY, FakeWeChat
+from fakewechat import FAKE_KEY, PAY_KEY, FakeWeChat, PayKeys
 from fakewechat import create_app as create_fake_wechat
 from server.app import create_app
 from services import clock
@@ -106,22 +106,37 @@ def _real_clock() -> Iterator[None]:
     clock.reset_travel()
 
 
+@pytest.fixture(scope="session")
+def pay_keys() -> PayKeys:
+    """A merchant key pair and a platform key pair, made once per session (RSA keygen is slow)."""
+    return PayKeys.generate(appid=APPID)
+
+
 @pytest.fixture
-async def fake_wechat(aiohttp_server: Callable[..., Awaitable[TestServer]]) -> FakeWeChat:
-    """The fake WeChat server on a real TCP port; `.base_url` is set on the returned state."""
-    app = create_fake_wechat(appid=APPID, secret=WECHAT_SECRET)
+async def fake_wechat(aiohttp_server: Callable[..., Awaitable[TestServer]],
+                      pay_keys: PayKeys) -> FakeWeChat:
+    """The fake WeChat server (and WeChat Pay) on a real TCP port; `.base_url` is set on the
+    returned state, the pay side is `app[PAY_KEY]`, also reachable as `.pay`."""
+    app = create_fake_wechat(appid=APPID, secret=WECHAT_SECRET, pay_keys=pay_keys)
     server = await aiohttp_server(app)
     fake = app[FAKE_KEY]
     fake.base_url = str(server.make_url("")).rstrip("/")  # type: ignore[attr-defined]
+    fake.pay = app[PAY_KEY]  # type: ignore[attr-defined]
     return fake
 
 
 @pytest.fixture
-def settings(database_url: str, redis_url: str, fake_wechat: FakeWeChat,
+def settings(database_url: str, redis_url: str, fake_wechat: FakeWeChat, pay_keys: PayKeys,
              flush_redis: None, tmp_path: Path) -> Settings:
     return Settings(secret_key=secrets.token_urlsafe(40), database_url=database_url,
                     redis_url=redis_url, wechat_appid=APPID, wechat_secret=WECHAT_SECRET,
                     wechat_api_base=fake_wechat.base_url, data_dir=tmp_path,
+                    wechat_pay_mchid=pay_keys.mchid, wechat_pay_serial_no=pay_keys.merchant_serial_no,
+                    wechat_pay_private_key=pay_keys.merchant_private_pem,
+                    wechat_pay_apiv3_key=pay_keys.apiv3_key,
+                    wechat_pay_public_key=pay_keys.platform_public_pem,
+                    wechat_pay_public_key_id=pay_keys.platform_public_key_id,
+                    wechat_pay_api_base=fake_wechat.base_url,
                     _env_file=None)  # type: ignore[call-arg, attr-defined]
 
 
@@ -140,6 +155,8 @@ async def client(aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
     """The real app (responses validated against their declared schemas) on an empty database."""
     app = create_app(settings, validate_responses=True)
     test_client = await aiohttp_client(app)
+    # Orders made from now on tell WeChat Pay to notify this server.
+    settings.wechat_pay_notify_url = str(test_client.make_url("/api/v1/pay/wechat/notify"))
     await reset_database()
     return test_client
 

@@ -19,14 +19,36 @@ import pytest
 from tests.support import free_port
 
 
-def _get(url: str, data: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+def _get(url: str, data: dict[str, Any] | None = None,
+         headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
     req = urllib.request.Request(url, data=json.dumps(data).encode() if data is not None else None,
-                                 headers={"Content-Type": "application/json"})
+                                 headers={"Content-Type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(req, timeout=5) as resp:
             return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read())
+
+
+def _pay_through_the_fake(api: str, wechat: str, staff_token: str) -> None:
+    """WeChat Pay works out of the box: an order, paid at the fake, notified back by itself."""
+    staff = {"Authorization": f"Bearer {staff_token}"}
+    status, campaign = _get(f"{api}/api/v1/campaigns", {
+        "title": "演示募捐", "kind": "donation", "ends_at": "2099-01-01T00:00:00+08:00"}, staff)
+    assert status == 201, campaign
+    _, member = _get(f"{api}/api/v1/auth/wechat", {"code": "test-demo-1"})
+    headers = {"Authorization": f"Bearer {member['token']}", "Idempotency-Key": "demo-order-0001"}
+    status, order = _get(f"{api}/api/v1/campaigns/{campaign['id']}/contributions", {"amount_fen": 1234}, headers)
+    assert status == 201, order
+    status, _ = _get(f"{wechat}/_fake/pay/orders/{order['out_trade_no']}/succeed", {})
+    assert status == 200
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        _, totals = _get(f"{api}/api/v1/campaigns/{campaign['id']}/totals", headers=staff)
+        if totals["total_fen"] == 1234:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the payment was never counted: {totals}")
 
 
 def test_up_serves_health_ok_with_the_demo_city_and_stops_cleanly(tmp_path: Path) -> None:
@@ -58,6 +80,7 @@ def test_up_serves_health_ok_with_the_demo_city_and_stops_cleanly(tmp_path: Path
         status, login = _get(f"http://127.0.0.1:{api}/api/v1/auth/login",
                              {"username": "admin", "password": "demo-admin-pass"})
         assert status == 200
+        _pay_through_the_fake(f"http://127.0.0.1:{api}", f"http://127.0.0.1:{wechat}", login["token"])
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         out, _ = proc.communicate(timeout=30)
