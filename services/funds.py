@@ -253,8 +253,8 @@ async def contribute(principal: Principal, pay: WeChatPay, *, campaign_id: int, 
             replayed = True
     if existing.campaign_id != campaign_id or existing.amount_fen != amount_fen:
         raise IdempotencyKeyReused(contribution_id=existing.id)
-    if existing.status is not ContributionStatus.PENDING:
-        return Order(existing, None, replayed)
+    if existing.status is not ContributionStatus.PENDING or clock.now() >= existing.created_at + order_ttl:
+        return Order(existing, None, replayed)  # nothing left to pay with this order
     if existing.prepay_id is None:
         campaign = await Campaign.get(id=existing.campaign_id)
         assert existing.out_trade_no and existing.openid
