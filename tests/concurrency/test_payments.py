@@ -159,3 +159,35 @@ async def test_control_a_naive_mark_paid_counts_duplicates(client: TestClient[An
         await fake_wechat.pay.deliver(no)
     totals = await (await client.get(f"/api/v1/campaigns/{campaign_id}/totals", headers=bearer(staff))).json()
     assert totals["total_fen"] == 300  # counted three times: the real UPDATE counts it once
+
+
+@requires_postgres
+async def test_concurrent_refunds_never_exceed_the_payment(client: TestClient[Any, Any],
+                                                           fake_wechat: Any) -> None:
+    """Ten refunds of 30 yuan asked at once on a 100-yuan payment: three are accepted."""
+    city = await City.build(zones=1, units_per_zone=1, members_per_unit=1)
+    staff = await staff_login(client)
+    resp = await client.post("/api/v1/campaigns", json={
+        "title": "退款并发", "kind": "donation", "ends_at": (clock.now() + timedelta(days=1)).isoformat()},
+        headers=bearer(staff))
+    campaign_id = (await resp.json())["id"]
+    member = city.members[city.units[city.zones[0].id][0].id][0]
+    token = client.server.app[AUTH].issue_token(member)[0]
+    r = await client.post(f"/api/v1/campaigns/{campaign_id}/contributions", json={"amount_fen": 10_000},
+                          headers={**bearer(token), "Idempotency-Key": str(uuid.uuid4())})
+    order = await r.json()
+    fake_wechat.pay.succeed(order["out_trade_no"])
+    await fake_wechat.pay.deliver(order["out_trade_no"])
+
+    async def refund() -> tuple[int, str]:
+        r = await client.post(f"/api/v1/contributions/{order['contribution_id']}/refunds",
+                              json={"amount_fen": 3000},
+                              headers={**bearer(staff), "Idempotency-Key": str(uuid.uuid4())})
+        body = await r.json()
+        return r.status, body.get("code", body.get("status"))
+
+    answers = Counter(await asyncio.gather(*(refund() for _ in range(10))))
+    assert answers == {(201, "processing"): 3, (409, "refund_exceeds_paid"): 7}
+    assert len(fake_wechat.pay.refunds) == 3
+    row = await Contribution.get(id=order["contribution_id"])
+    assert (row.refund_reserved_fen, row.refunded_fen) == (9000, 0)
