@@ -411,3 +411,44 @@ async def test_campaign_rules_and_access(client: TestClient[Any, Any], city: Cit
     resp = await client.get(f"/api/v1/campaigns/{everyone['id']}/contributions?unit_id={other}",
                             headers=bearer(admin))
     assert resp.status == 403
+
+
+# -- a zone_fund drive ends in its zone ledger -------------------------------------------------
+
+async def test_zone_fund_drive_is_booked_into_the_ledger_once_settled(
+        client: TestClient[Any, Any], city: City, fake_wechat: Any, settings: Any) -> None:
+    staff = await staff_login(client)
+    zone = city.zones[0]
+    campaign = await new_campaign(client, staff, kind="zone_fund", title="网络区活动经费",
+                                  fund_zone_id=zone.id)
+    assert campaign["zone_ids"] == [zone.id]
+    unit = city.units[zone.id][0]
+    paid = await pay_order(client, await wechat_login(client, city.members[unit.id][0].openid),
+                           campaign["id"], 30_000)
+    fake_wechat.pay.succeed(paid["out_trade_no"])
+    await fake_wechat.pay.deliver(paid["out_trade_no"])
+    pending = await pay_order(client, await wechat_login(client, city.members[unit.id][1].openid),
+                              campaign["id"], 700)
+    admin = await wechat_login(client, city.admins[unit.id].openid)
+    cash = await client.post(f"/api/v1/campaigns/{campaign['id']}/offline-contributions", json={
+        "unit_id": unit.id, "amount_fen": 5_000, "channel": "cash", "receipt_no": "Z-1",
+        "received_on": clock.now().astimezone(clock.SHANGHAI).date().isoformat()}, headers=bearer(admin))
+    assert cash.status == 201
+    await client.post(f"/api/v1/campaigns/{campaign['id']}/close", headers=bearer(staff))
+
+    # Closed, but an order is still pending: nothing is booked until it ends.
+    await run_reconcile(settings)
+    ledger_url = f"/api/v1/zones/{zone.id}/fund-ledger"
+    book = await (await client.get(ledger_url, headers=bearer(staff))).json()
+    assert book["entries"] == []
+    clock.travel(timedelta(seconds=settings.pay_order_ttl_s + 1))
+    await run_reconcile(settings)  # closes the unpaid order, then books the settled drive
+    await run_reconcile(settings)  # books nothing more
+    assert (await Contribution.get(id=pending["contribution_id"])).status is ContributionStatus.CLOSED
+    book = await (await client.get(ledger_url, headers=bearer(staff))).json()
+    assert [(e["category"], e["amount_fen"]) for e in book["entries"]] == [("campaign", 35_000)]
+    assert book["closing_balance_fen"] == 35_000
+    # The money is in the ledger now: refunds and late offline entries would unbalance it.
+    refund = await client.post(f"/api/v1/contributions/{paid['contribution_id']}/refunds",
+                               json={"amount_fen": 100}, headers={**bearer(staff), **key()})
+    assert (refund.status, (await refund.json())["code"]) == (409, "campaign_booked")

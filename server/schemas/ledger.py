@@ -1,0 +1,203 @@
+"""Zone fund ledger: request and response shapes. Money is integer fen."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+
+from server.schemas.common import Id, In, Out
+from server.schemas.notices import Attachment
+from services.ledger import DIRECTION_OF, MAX_AMOUNT_FEN, SYSTEM_CATEGORIES, UNIT_CATEGORIES
+
+DirectionName = Literal["income", "expense"]
+IncomeCategory = Literal["duty_unit", "member_unit", "committee_subsidy", "campaign",
+                         "other_income"]
+ExpenseCategory = Literal["venue_rent", "materials", "event_costs", "other_expense"]
+CategoryName = Literal[IncomeCategory, ExpenseCategory]  # type: ignore[valid-type]
+StatusName = Literal["pending", "booked", "rejected"]
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL: refuse it here, not with a 503 later
+Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200,
+                                           pattern=NO_NUL)]
+Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200, pattern=NO_NUL)]
+Year = Annotated[int, Field(ge=2000, le=2100)]
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,64}$")  # printable ASCII, no spaces
+
+
+class StrictIn(In):
+    """Ledger bodies: strings stripped, unknown fields refused (a misspelt money field must not
+    pass unnoticed)."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+
+class FundAttachmentIn(Attachment):
+    """A receipt, invoice or transfer slip (the notices attachment shape)."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    @field_validator("name")
+    @classmethod
+    def _no_nul(cls, v: str) -> str:
+        if "\x00" in v:
+            raise ValueError("name must not contain NUL")
+        return v
+
+
+class FundEntryIn(StrictIn):
+    direction: DirectionName
+    category: CategoryName = Field(description="income: duty_unit, member_unit, committee_subsidy, "
+                                   "other_income (campaign is booked by the system); expense: "
+                                   "venue_rent, materials, event_costs, other_expense")
+    amount_fen: int = Field(strict=True, ge=1, le=MAX_AMOUNT_FEN, description="fen, 1 to 10^10")
+    description: Text200
+    occurred_on: date = Field(ge=date(2000, 1, 1),
+                              description="YYYY-MM-DD, not after today in Asia/Shanghai")
+    unit_id: Id | None = Field(default=None, validate_default=True,
+                               description="the paying unit (of this zone): required for "
+                               "duty_unit and member_unit income, refused otherwise")
+    attachments: list[FundAttachmentIn] = Field(default_factory=list, max_length=10)
+
+    @field_validator("category")
+    @classmethod
+    def _category_of_direction(cls, v: str, info: ValidationInfo) -> str:
+        if v in SYSTEM_CATEGORIES:
+            raise ValueError("campaign income is booked by the system when a zone_fund drive "
+                             "closes")
+        direction = info.data.get("direction")
+        if direction is not None and DIRECTION_OF[v] != direction:  # type: ignore[index]
+            raise ValueError(f"{v} is not an {direction} category")
+        return v
+
+    @field_validator("occurred_on", mode="before")
+    @classmethod
+    def _iso_date(cls, v: Any) -> Any:
+        if not isinstance(v, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", v):
+            raise ValueError("occurred_on must be a date like 2026-03-31")
+        return v
+
+    @field_validator("unit_id")
+    @classmethod
+    def _unit_for_unit_income(cls, v: int | None, info: ValidationInfo) -> int | None:
+        category = info.data.get("category")
+        if category is None:
+            return v
+        needs = category in UNIT_CATEGORIES
+        if needs and v is None:
+            raise ValueError(f"unit_id is required for {category} income")
+        if not needs and v is not None:
+            raise ValueError(f"unit_id is only for duty_unit and member_unit income, "
+                             f"not {category}")
+        return v
+
+
+class SubsidyApproveIn(StrictIn):
+    note: Note = ""
+
+
+class SubsidyRejectIn(StrictIn):
+    note: Annotated[Note, StringConstraints(min_length=1)] = Field(
+        description="why, 1 to 200 characters")
+
+
+class FundReverseIn(StrictIn):
+    reason: Text200
+
+
+class FundLedgerQuery(In):
+    year: Year | None = Field(default=None, description="default: this year in Asia/Shanghai")
+
+
+class FundAttachmentOut(BaseModel):
+    name: str
+    url: str
+    size: int
+    content_type: str
+
+
+class FundEntryOut(Out):
+    id: int
+    zone_id: int
+    direction: DirectionName
+    category: CategoryName
+    status: StatusName
+    amount_fen: int = Field(description="negative only on a reversing line")
+    effect_fen: int = Field(description="what the line does to the balance once booked: "
+                            "income +amount, expense -amount")
+    unit_id: int | None
+    unit_name: str | None
+    campaign_id: int | None
+    description: str
+    attachments: list[FundAttachmentOut]
+    occurred_on: date
+    recorded_by_id: int
+    decided_by_id: int | None
+    decided_at: datetime | None
+    decision_note: str
+    reverses_id: int | None = Field(description="the line this one reverses")
+    reversed_by_id: int | None = Field(description="the line that reversed this one")
+    booked_at: datetime | None
+    created_at: datetime
+
+
+class FundEntryResultOut(FundEntryOut):
+    zone_balance_fen: int = Field(description="the zone's booked balance after this call")
+
+
+class FundLedgerLineOut(FundEntryOut):
+    balance_fen: int = Field(description="the running balance after this line")
+
+
+class FundIncomeByCategory(BaseModel):
+    duty_unit: int
+    member_unit: int
+    committee_subsidy: int
+    campaign: int
+    other_income: int
+
+
+class FundExpenseByCategory(BaseModel):
+    venue_rent: int
+    materials: int
+    event_costs: int
+    other_expense: int
+
+
+class FundTotals(BaseModel):
+    opening_balance_fen: int = Field(description="every line booked before the year")
+    income_fen: int
+    expense_fen: int
+    closing_balance_fen: int
+    income_by_category: FundIncomeByCategory = Field(description="net of reversals")
+    expense_by_category: FundExpenseByCategory = Field(description="net of reversals")
+    pending_fen: int = Field(description="subsidies waiting for approval now (any year)")
+    pending_count: int
+
+
+class FundLedgerOut(FundTotals, Out):
+    zone_id: int
+    zone_name: str
+    year: int
+    entries: list[FundLedgerLineOut] = Field(description="the year's booked lines in booking order")
+    pending: list[FundEntryOut] = Field(description="subsidies waiting for approval, any year")
+    rejected: list[FundEntryOut] = Field(description="subsidies rejected in the year")
+
+
+class ZoneFundTotals(FundTotals):
+    zone_id: int
+    zone_name: str
+
+
+class FundSummaryOut(Out):
+    year: int
+    zones: list[ZoneFundTotals]
+    city: FundTotals
