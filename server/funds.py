@@ -4,16 +4,23 @@ refunds, totals and receipts."""
 from __future__ import annotations
 
 import logging
-import re
 from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
 
-from models.funds import Campaign, CampaignKind, CampaignState, Channel, Contribution, ContributionStatus, Refund
+from models.funds import (
+    Campaign,
+    CampaignKind,
+    CampaignState,
+    Channel,
+    Contribution,
+    ContributionStatus,
+    Refund,
+)
 from server.jsonutil import json_response
 from server.keys import PAY, SETTINGS
-from server.routing import Access, Replayed, Router, invalid, path_int
+from server.routing import Access, Replayed, Router, idempotency_key, path_int
 from server.schemas.funds import (
     CampaignIn,
     CampaignOut,
@@ -44,15 +51,6 @@ router = Router()
 TAGS = ["funds"]
 CAMPAIGN = r"/campaigns/{campaign_id:\d{1,9}}"
 CONTRIBUTION = r"/contributions/{contribution_id:\d{1,9}}"
-_KEY = re.compile(r"^[A-Za-z0-9_\-:.]{8,64}$")
-
-
-def idempotency_key(request: web.Request) -> str | None:
-    """The Idempotency-Key header: 8..64 of letters, digits and _-:. (a UUID fits)."""
-    value = request.headers.get("Idempotency-Key")
-    if value is not None and not _KEY.fullmatch(value):
-        raise invalid(["header", "Idempotency-Key"], "must be 8-64 characters of A-Z a-z 0-9 _ - : .")
-    return value
 
 
 def campaign_out(c: Campaign) -> dict[str, Any]:

@@ -97,6 +97,17 @@ def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
         raise InvalidInput(errors=validation_errors(exc, "query")) from None
 
 
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,64}$")  # printable ASCII, no spaces
+
+
+def idempotency_key(request: web.Request) -> str | None:
+    """The `Idempotency-Key` header, when sent: 1 to 64 printable ASCII characters (a UUID fits)."""
+    raw = request.headers.get("Idempotency-Key")
+    if raw is not None and not _IDEMPOTENCY_KEY.match(raw):
+        raise invalid(["header", "Idempotency-Key"], "1 to 64 printable ASCII characters without spaces")
+    return raw
+
+
 def path_int(request: web.Request, name: str) -> int:
     """Path ids are declared `{name:\\d{1,9}}`, so this cannot fail for a matched route."""
     return int(request.match_info[name])
@@ -149,12 +160,12 @@ class Router:
                 result = await fn(request, **kwargs)
                 if isinstance(result, web.StreamResponse):
                     return result
-                answer_status = status
+                answer_status, headers = status, None
                 if isinstance(result, Replayed):  # an idempotent retry: the first answer, as 200
-                    result, answer_status = result.data, 200
+                    result, answer_status, headers = result.data, 200, {"Idempotent-Replayed": "true"}
                 if adapter is not None and request.app.get(VALIDATE_RESPONSES, False):
                     adapter.validate_python(result)  # tests: every answer matches its spec
-                return json_response(result, status=answer_status)
+                return json_response(result, status=answer_status, headers=headers)
 
             handler.__name__ = fn.__name__
             handler.__doc__ = fn.__doc__

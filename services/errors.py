@@ -59,3 +59,22 @@ class Busy(ServiceError):
     """Lost a race for a row lock; the request changed nothing and may be retried at once."""
 
     code, http_status, default_message = "busy", 409, "操作繁忙，请重试"
+
+
+class ZoneNotFound(NotFound):
+    code, default_message = "zone_not_found", "找不到指定的网络区"
+
+
+class UnitNotFound(NotFound):
+    code, default_message = "unit_not_found", "找不到指定的单位"
+
+
+class IllegalTransition(ServiceError):
+    code, http_status, default_message = "illegal_transition", 409, "当前状态下不能执行此操作"
+
+
+class IdempotencyKeyReused(ServiceError):
+    """The same Idempotency-Key with a different request: refused, nothing is done."""
+
+    code, http_status, default_message = ("idempotency_key_reused", 409,
+                                          "该 Idempotency-Key 已用于另一笔不同的请求，请换一个新的")

@@ -34,8 +34,16 @@ from models.org import Member, Unit, Zone
 from services import clock
 from services.auth import Principal
 from services.db import fetch_rows
-from services.errors import Forbidden, NotFound, ServiceError
-from services.pay import Notification, PayRefused, PayUnavailable, WeChatPay
+from services.errors import (
+    Forbidden,
+    IdempotencyKeyReused,
+    IllegalTransition,
+    NotFound,
+    ServiceError,
+    UnitNotFound,
+    ZoneNotFound,
+)
+from services.pay import Notification, PayNotConfigured, PayRefused, PayUnavailable, WeChatPay
 
 log = logging.getLogger("zonehub.funds")
 
@@ -58,10 +66,6 @@ class CampaignNotOpen(ServiceError):
     code, http_status, default_message = "campaign_not_open", 409, "该募集活动未开放缴纳"
 
 
-class IllegalTransition(ServiceError):
-    code, http_status, default_message = "illegal_transition", 409, "当前状态下不能执行此操作"
-
-
 class NotInAudience(ServiceError):
     code, http_status, default_message = "not_in_audience", 403, "该募集活动不面向您所在的网络区"
 
@@ -81,11 +85,6 @@ class WeChatNotLinked(ServiceError):
 class IdempotencyKeyRequired(ServiceError):
     code, http_status, default_message = ("idempotency_key_required", 400,
                                           "缺少 Idempotency-Key 请求头，无法保证不重复扣款")
-
-
-class IdempotencyKeyReused(ServiceError):
-    code, http_status, default_message = ("idempotency_key_reused", 409,
-                                          "该 Idempotency-Key 已用于另一笔不同的请求，请换一个新的")
 
 
 class NotRefundable(ServiceError):
@@ -111,14 +110,6 @@ class NotReversible(ServiceError):
 
 class AlreadyReversed(ServiceError):
     code, http_status, default_message = "already_reversed", 409, "该笔款项已被冲销"
-
-
-class UnitNotFound(NotFound):
-    code, default_message = "unit_not_found", "找不到该单位"
-
-
-class ZoneNotFound(NotFound):
-    code, default_message = "zone_not_found", "找不到该网络区"
 
 
 # -- campaigns ---------------------------------------------------------------------------------
@@ -235,7 +226,7 @@ async def contribute(principal: Principal, pay: WeChatPay, *, campaign_id: int, 
         campaign = await get_campaign(principal, campaign_id)
         _check_can_pay(principal, campaign, amount_fen)
         if not pay.configured:
-            pay.client  # raises PayNotConfigured before an order is written
+            raise PayNotConfigured()  # before an order is written
         openid = await Member.filter(id=principal.member_id).values_list("openid", flat=True)
         if not openid or not openid[0]:
             raise WeChatNotLinked()
@@ -616,9 +607,9 @@ async def _send_refund(pay: WeChatPay, refund: Refund, contribution: Contributio
         answer = await pay.refund(out_refund_no=refund.out_refund_no,
                                   out_trade_no=contribution.out_trade_no, refund_fen=refund.amount_fen,
                                   total_fen=contribution.amount_fen, reason=refund.reason)
-    except PayRefused as exc:  # WeChat Pay said no: nothing will be refunded, free the amount
+    except PayRefused:  # WeChat Pay said no: nothing will be refunded, free the amount
         await end_refund(refund.out_refund_no, RefundStatus.FAILED, None)
-        raise exc
+        raise
     except PayUnavailable:
         return  # the request may or may not have arrived: the reconcile job asks
     status = str(answer.get("status", "PROCESSING"))

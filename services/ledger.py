@@ -35,7 +35,14 @@ from services import clock, inbox
 from services.access import check_duty_zone, current_rotation
 from services.auth import Principal
 from services.db import fetch_rows
-from services.errors import Forbidden, InvalidInput, NotFound, ServiceError
+from services.errors import (
+    Forbidden,
+    IdempotencyKeyReused,
+    InvalidInput,
+    NotFound,
+    ServiceError,
+    ZoneNotFound,
+)
 from services.org import UnitNotInZone
 
 C = EntryCategory
@@ -50,10 +57,6 @@ MAX_AMOUNT_FEN = 10_000_000_000
 LOCK_TIMEOUT_MS = 5_000
 
 
-class ZoneNotFound(NotFound):
-    code, default_message = "zone_not_found", "找不到指定的网络区"
-
-
 class EntryNotFound(NotFound):
     code, default_message = "fund_entry_not_found", "找不到该经费记录"
 
@@ -64,11 +67,6 @@ class NotZoneMember(ServiceError):
 
 class InsufficientBalance(ServiceError):
     code, http_status, default_message = "insufficient_balance", 409, "经费余额不足，不能入账"
-
-
-class IdempotencyKeyReused(ServiceError):
-    code, http_status, default_message = ("idempotency_key_reused", 409,
-                                          "该幂等键已用于另一笔不同的记录")
 
 
 class NotASubsidy(ServiceError):

@@ -86,7 +86,7 @@ class WeChatPay:
                 notify_url=settings.wechat_pay_notify_url, timeout=(3, 10),
                 public_key=_pem(settings.wechat_pay_public_key),
                 public_key_id=settings.wechat_pay_public_key_id)
-            self._client._core._gate_way = settings.wechat_pay_api_base  # noqa: SLF001 (no setter)
+            self._client._core._gate_way = settings.wechat_pay_api_base  # the client has no setting for it
 
     @property
     def configured(self) -> bool:
@@ -110,7 +110,7 @@ class WeChatPay:
         """(status, JSON body); a 5xx, a transport error or a bad signature is PayUnavailable."""
         try:
             status, text = await coro
-        except Exception as exc:  # httpx errors, or the client's "failed to verify the signature"
+        except Exception as exc:  # noqa: BLE001 (httpx errors, or the client's bad-signature Exception)
             log.warning("wechat pay %s failed: %r", what, exc)
             raise PayUnavailable() from None
         try:
@@ -199,7 +199,7 @@ class WeChatPay:
             data = self.client.callback(headers, body)
         except PayNotConfigured:
             raise
-        except Exception:  # unsupported signature type, malformed JSON or base64, bad key
+        except Exception:  # noqa: BLE001 (unsupported signature type, malformed JSON, bad key)
             return None
         if not isinstance(data, dict) or not isinstance(data.get("resource"), dict):
             return None

@@ -38,7 +38,15 @@ from models.supervision import (
 from services import clock, inbox
 from services.access import check_duty_zone, duty_rotation
 from services.auth import Principal
-from services.errors import Forbidden, InvalidInput, NotFound, ServiceError
+from services.errors import (
+    Forbidden,
+    IllegalTransition,
+    InvalidInput,
+    NotFound,
+    ServiceError,
+    UnitNotFound,
+    ZoneNotFound,
+)
 
 S = AssignmentState
 DEFAULT_LADDER: dict[str, int] = {"remind_before_h": 48, "liaison_after_h": 24, "committee_after_h": 72}
@@ -66,20 +74,8 @@ class NotAssigned(ServiceError):
     code, http_status, default_message = "not_assigned", 404, "该单位不在此督办事项的承办单位中"
 
 
-class UnitNotFound(NotFound):
-    code, default_message = "unit_not_found", "找不到指定的单位"
-
-
-class ZoneNotFound(NotFound):
-    code, default_message = "zone_not_found", "找不到指定的网络区"
-
-
 class NoUnits(ServiceError):
     code, http_status, default_message = "no_units", 422, "所选网络区中没有单位"
-
-
-class IllegalTransition(ServiceError):
-    code, http_status, default_message = "illegal_transition", 409, "当前状态下不能执行此操作"
 
 
 class UrgeTooSoon(ServiceError):

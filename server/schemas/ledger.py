@@ -30,7 +30,6 @@ Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, 
                                            pattern=NO_NUL)]
 Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200, pattern=NO_NUL)]
 Year = Annotated[int, Field(ge=2000, le=2100)]
-IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,64}$")  # printable ASCII, no spaces
 
 
 class StrictIn(In):

@@ -122,7 +122,7 @@ async def test_order_replay_and_idempotency_misuse(client: TestClient[Any, Any],
     assert err["code"] == "idempotency_key_reused" and err["contribution_id"] == first["contribution_id"]
     missing = await client.post(url, json={"amount_fen": 1000}, headers=bearer(token))
     assert (missing.status, (await missing.json())["code"]) == (400, "idempotency_key_required")
-    bad = await client.post(url, json={"amount_fen": 1000}, headers={**bearer(token), "Idempotency-Key": "x"})
+    bad = await client.post(url, json={"amount_fen": 1000}, headers={**bearer(token), "Idempotency-Key": "has spaces"})
     assert bad.status == 422 and (await bad.json())["errors"][0]["loc"] == ["header", "Idempotency-Key"]
     assert await Contribution.all().count() == 1
     assert fake_wechat.pay.prepay_calls == 1  # the replay re-signed, it did not order again
