@@ -2,7 +2,11 @@
 
 - `GET /hello`: a bare aiohttp app, one handler, a small JSON object (the cost of HTTP alone);
 - `POST /counter/{id}`: one raw asyncpg single-row `UPDATE bench_counter SET n = n + 1` through
-  an asyncpg pool as large as zonehub's (the cost of HTTP plus one SQL round trip, no ORM).
+  an asyncpg pool as large as zonehub's (the cost of HTTP plus one SQL round trip, no ORM);
+- `POST /txn/{id}`: one raw asyncpg transaction through the same pool: INSERT an order-like row
+  into `bench_order`, then the same single-row UPDATE, then COMMIT (four round trips: BEGIN,
+  INSERT, UPDATE, COMMIT). The floor of a money write such as paying an order and moving its
+  running total (bench/funds.py compares with it; measured only when a figure needs it).
 
 Served exactly like `zonehub serve` (own process, uvloop if importable, no access log). The
 database comes from `--database-url` or `ZONEHUB_DATABASE_URL` (the harness passes the bench
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 from collections.abc import AsyncIterator, Callable
 from urllib.parse import urlsplit, urlunsplit
 
@@ -27,11 +32,15 @@ from bench.loadgen import Request
 
 LABEL = "bare aiohttp JSON handler"
 UPDATE_LABEL = "raw asyncpg single-row UPDATE"
+TXN_LABEL = "raw asyncpg transaction: INSERT + UPDATE"
 PATH = "/hello"
 UPDATE_PATH = "/counter/{id}"
+TXN_PATH = "/txn/{id}"
 COUNTER_ROWS = 1000
 POOL_MAX = 20  # as zonehub's pool (services/db.py)
 UPDATE_SQL = "UPDATE bench_counter SET n = n + 1 WHERE id = $1"
+ORDER_SQL = ("INSERT INTO bench_order (counter_id, amount_fen, out_trade_no) "
+             "VALUES ($1, $2, $3)")
 POOL = web.AppKey("pool", asyncpg.Pool)
 
 
@@ -45,6 +54,18 @@ async def bump(request: web.Request) -> web.Response:
     if status != "UPDATE 1":
         raise web.HTTPNotFound()
     return web.json_response({"status": "ok"})
+
+
+async def txn(request: web.Request) -> web.Response:
+    """One transaction: INSERT an order row, UPDATE its counter row; 404 (rolled back) if the
+    counter row is missing."""
+    counter_id = int(request.match_info["id"])
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        await conn.execute(ORDER_SQL, counter_id, 100 + counter_id, secrets.token_hex(12))
+        status = await conn.execute(UPDATE_SQL, counter_id)
+        if status != "UPDATE 1":
+            raise web.HTTPNotFound()
+    return web.json_response({"status": "ok"}, status=201)
 
 
 def asyncpg_dsn(database_url: str) -> str | None:
@@ -65,6 +86,10 @@ def pool_ctx(dsn: str) -> Callable[[web.Application], AsyncIterator[None]]:
                                "(id integer PRIMARY KEY, n bigint NOT NULL DEFAULT 0)")
             await conn.execute("INSERT INTO bench_counter (id) SELECT generate_series(1, $1) "
                                "ON CONFLICT (id) DO NOTHING", COUNTER_ROWS)
+            await conn.execute("CREATE TABLE IF NOT EXISTS bench_order (id bigserial PRIMARY KEY, "
+                               "counter_id integer NOT NULL, amount_fen bigint NOT NULL, "
+                               "out_trade_no varchar(32) NOT NULL UNIQUE, "
+                               "created_at timestamptz NOT NULL DEFAULT now())")
         app[POOL] = pool
         yield
         await pool.close()
@@ -79,6 +104,7 @@ def create_app(database_url: str | None = None) -> web.Application:
     if dsn:
         app.cleanup_ctx.append(pool_ctx(dsn))
         app.router.add_post(UPDATE_PATH, bump)
+        app.router.add_post(TXN_PATH, txn)
     return app
 
 
@@ -115,7 +141,19 @@ async def run(ctx: Context) -> list[Result]:
     return results
 
 
+async def run_txn(ctx: Context) -> list[Result]:
+    """The transaction floor, with the same load (run.py measures it when a selected figure
+    compares with it, right after the other two)."""
+    if asyncpg_dsn(ctx.stack.database_url) is None:
+        failure = f"needs PostgreSQL, the run uses {ctx.stack.database_kind}"
+        return [Result(label=TXN_LABEL, failure=failure)]
+    base = ctx.stack.baseline_url.removesuffix(PATH)
+    requests = [Request("POST", URL(f"{base}/txn/{i}")) for i in range(1, COUNTER_ROWS + 1)]
+    return [await ctx.measure(TXN_LABEL, requests)]
+
+
 FIGURE = Figure("baseline", run)
+TXN_FIGURE = Figure("baseline-txn", run_txn)
 
 if __name__ == "__main__":
     main()

@@ -1,10 +1,12 @@
 """`scripts/bench [--duration S] [--connections N] [--only NAME]...`
 
-Starts the stack (bench/stack.py), measures the two baselines (the bare aiohttp handler and one
-raw asyncpg UPDATE) and then every figure in FIGURES with the same closed-loop load, prints a table
-with each figure's ratio to the bare handler, then each figure's ratio to the raw UPDATE, and
-writes both to bench/results/latest.json. Exits 1 if any figure had errors, 2 if the stack
-could not start. Figures are reported, never asserted.
+Starts the stack (bench/stack.py), measures the baselines (the bare aiohttp handler, one raw
+asyncpg UPDATE and, when a selected figure compares with it, one raw asyncpg INSERT + UPDATE
+transaction) and then every figure in FIGURES with the same closed-loop load, prints a table with
+each figure's ratio to the bare handler, then each figure's ratio to its SQL baseline (the raw
+UPDATE, or the one named in SQL_BASELINES), and writes both to bench/results/latest.json.
+Exits 1 if any figure had errors, 2 if the stack could not start. Figures are reported, never
+asserted.
 
 To add a figure: write bench/<name>.py with `async def run(ctx: Context) -> list[Result]` and
 `FIGURE = Figure("<name>", run)` (see bench/me.py), then append it to FIGURES in bench/run.py.
@@ -22,14 +24,17 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from bench import baseline, checkins, escalation, me, notices, signups
+from bench import baseline, checkins, escalation, funds, me, notices, signups
 from bench.figure import Context, Figure, Result
 from bench.report import (document, error_details, facts_line, machine_facts, ratio, table,
                           write_json)
 from bench.stack import RESULTS_DIR, StackError, open_stack
 
+# funds before notices: notices leaves its `zonehub worker` (and its crons) running to the end.
 FIGURES: list[Figure] = [me.FIGURE, signups.FIGURE, checkins.FIGURE, escalation.FIGURE,
-                         notices.FIGURE]
+                         funds.FIGURE, notices.FIGURE]
+#: The SQL baseline a figure's rows are compared with, when not the single-row UPDATE.
+SQL_BASELINES: dict[str, str] = {funds.FIGURE.name: baseline.TXN_LABEL}
 
 LATEST = RESULTS_DIR / "latest.json"
 SERVER_LOG_LINES = 40
@@ -75,22 +80,32 @@ async def run_figure(ctx: Context, figure: Figure) -> list[Result]:
         return [Result(label=figure.name, failure=f"{type(exc).__name__}: {exc}"[:300])]
 
 
-def _sql_baseline(results: list[Result]) -> Result | None:
-    """The raw asyncpg UPDATE row of the baseline figure, if it was measured."""
-    found = [r for r in results if r.label == baseline.UPDATE_LABEL and r.stats]
-    return found[0] if found else None
+def _sql_baselines(results: list[Result]) -> dict[str, Result]:
+    """The measured SQL baseline rows (raw asyncpg UPDATE, transaction) by label."""
+    labels = {baseline.UPDATE_LABEL, *SQL_BASELINES.values()}
+    return {r.label: r for r in results if r.label in labels and r.stats}
 
 
-def sql_ratios(results: list[Result], sql_base: Result | None) -> str:
-    """Each figure's rate over the raw asyncpg UPDATE's, measured in the same run."""
-    if sql_base is None:
-        return f"\nvs {baseline.UPDATE_LABEL}: not measured"
+def sql_baseline_of(owner: str) -> str:
+    """The label of the SQL baseline the rows of figure `owner` are compared with."""
+    return SQL_BASELINES.get(owner, baseline.UPDATE_LABEL)
+
+
+def sql_ratios(results: list[Result], owners: list[str], bases: dict[str, Result]) -> str:
+    """Each row's rate over its SQL baseline's, measured in the same run, grouped by baseline."""
     width = max([30, *(len(r.label) for r in results)]) + 2
-    lines = [f"\n{'vs ' + baseline.UPDATE_LABEL:<{width}}{'ratio':>8}"]
-    for result in results:
-        r = ratio(result, sql_base)
-        if r is not None:
-            lines.append(f"{result.label:<{width}}{r:>8.2f}")
+    lines: list[str] = []
+    for label in dict.fromkeys(sql_baseline_of(o) for o in owners):
+        rows = [r for r, o in zip(results, owners, strict=True) if sql_baseline_of(o) == label]
+        base = bases.get(label)
+        if base is None:
+            lines.append(f"\nvs {label}: not measured")
+            continue
+        lines.append(f"\n{'vs ' + label:<{width}}{'ratio':>8}")
+        for result in rows:
+            r = ratio(result, base)
+            if r is not None:
+                lines.append(f"{result.label:<{width}}{r:>8.2f}")
     return "\n".join(lines)
 
 
@@ -108,22 +123,28 @@ async def bench(opts: Options, *, event_loop: str) -> int:
         ctx = Context(stack=stack, session=session, connections=opts.connections,
                       duration_s=opts.duration_s, warmup_s=opts.warmup_s)
         results = await run_figure(ctx, baseline.FIGURE)
+        if any(f.name in SQL_BASELINES for f in selected(opts)):
+            results += await run_figure(ctx, baseline.TXN_FIGURE)
+        owners = [baseline.FIGURE.name] * len(results)
         for figure in selected(opts):
-            results += await run_figure(ctx, figure)
+            rows = await run_figure(ctx, figure)
+            results += rows
+            owners += [figure.name] * len(rows)
         facts = machine_facts(stack, event_loop=event_loop)
         server_log = stack.processes.log_path("serve")
         server_tail = stack.processes.log_tail("serve", SERVER_LOG_LINES)
     base = results[0] if results[0].stats else None
-    sql_base = _sql_baseline(results)
+    sql_bases = _sql_baselines(results)
     print(facts_line(facts, connections=opts.connections, duration_s=opts.duration_s,
                      warmup_s=opts.warmup_s))
     print(table(results, base))
-    print(sql_ratios(results, sql_base))
+    print(sql_ratios(results, owners, sql_bases))
     doc = document(results, base, facts, settings={
         "connections": opts.connections, "duration_s": opts.duration_s,
         "warmup_s": opts.warmup_s, "figures": [f.name for f in selected(opts)]})
-    for row, result in zip(doc["results"], results, strict=True):
-        row["vs_sql_baseline"] = ratio(result, sql_base)
+    for row, result, owner in zip(doc["results"], results, owners, strict=True):
+        row["sql_baseline"] = sql_baseline_of(owner)
+        row["vs_sql_baseline"] = ratio(result, sql_bases.get(row["sql_baseline"]))
     write_json(LATEST, doc)
     print(f"\n(written to {LATEST.relative_to(RESULTS_DIR.parent.parent)})")
     if not any(r.errors for r in results):

@@ -1,5 +1,12 @@
 """The system under test: a fresh database and Redis, `zonehub migrate` and `zonehub demo`, then
-the fake WeChat, the API and the bare baseline server as subprocesses, all stopped at the end."""
+the fake WeChat (with WeChat Pay), the API and the bare baseline server as subprocesses, all
+stopped at the end.
+
+WeChat Pay is configured as `zonehub up` does it (server/cli.py `_fake_pay_env`): merchant and
+platform keys made for this run in a temporary directory (deleted at the end, never in the repo),
+the API given them through `ZONEHUB_WECHAT_PAY_*`, the fake started with `--pay-keys DIR` but
+without `--auto-notify` (bench/funds.py delivers the notifications itself, built with
+`Stack.pay_keys`)."""
 
 from __future__ import annotations
 
@@ -11,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,6 +33,8 @@ import asyncpg  # type: ignore[import-untyped]
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from fakewechat import PayKeys
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"
 LOG_DIR = RESULTS_DIR / "logs"
@@ -34,6 +44,9 @@ BENCH_DATABASE = "zonehub_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
 STARTUP_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
+#: The mini-program app id of the run: the API, the fake and the pay keys must agree on it.
+BENCH_APPID = "wx-zonehub-bench"
+NOTIFY_PATH = "/pay/wechat/notify"  # after /api/v1
 
 
 class StackError(Exception):
@@ -183,6 +196,20 @@ async def flush_redis(redis_url: str) -> str:
         await client.aclose()
 
 
+def pay_env(keys_dir: Path, *, wechat_url: str, api: str) -> tuple[PayKeys, dict[str, str]]:
+    """Fresh WeChat Pay keys saved in keys_dir and the API's settings for them (as
+    server/cli.py `_fake_pay_env`); the notify URL is the API's own."""
+    keys = PayKeys.load_or_create(keys_dir, appid=BENCH_APPID)
+    return keys, {"wechat_pay_mchid": keys.mchid,
+                  "wechat_pay_serial_no": keys.merchant_serial_no,
+                  "wechat_pay_private_key": str(keys_dir / "merchant_private.pem"),
+                  "wechat_pay_apiv3_key": keys.apiv3_key,
+                  "wechat_pay_public_key": str(keys_dir / "platform_public.pem"),
+                  "wechat_pay_public_key_id": keys.platform_public_key_id,
+                  "wechat_pay_api_base": wechat_url,
+                  "wechat_pay_notify_url": f"{api}{NOTIFY_PATH}"}
+
+
 def child_env(**zonehub: str) -> dict[str, str]:
     """This environment without inherited ZONEHUB_* variables, plus the given ones."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZONEHUB_")}
@@ -205,6 +232,9 @@ class Stack:
     redis_version: str
     env: dict[str, str]
     processes: Processes
+    #: The run's WeChat Pay keys (the fake and the API have them too): figures sign
+    #: notifications with the platform key, as WeChat Pay would.
+    pay_keys: PayKeys
 
 
 async def _storage() -> tuple[str, str, str, str]:
@@ -228,18 +258,23 @@ async def open_stack() -> AsyncIterator[Stack]:
     database_url, redis_url, kind, redis_version = await _storage()
     wechat_port, api_port, baseline_port = free_port(), free_port(), free_port()
     wechat_url = f"http://127.0.0.1:{wechat_port}"
-    env = child_env(database_url=database_url, redis_url=redis_url,
-                    secret_key=secrets.token_urlsafe(48), wechat_api_base=wechat_url,
-                    admin_password=secrets.token_urlsafe(16))
+    api = f"http://127.0.0.1:{api_port}/api/v1"
     zonehub = zonehub_command()
-    with Processes() as procs:
+    with tempfile.TemporaryDirectory(prefix="zonehub-bench-pay-") as keys_tmp, \
+            Processes() as procs:
+        keys_dir = Path(keys_tmp) / "pay-keys"
+        pay_keys, pay = pay_env(keys_dir, wechat_url=wechat_url, api=api)
+        env = child_env(database_url=database_url, redis_url=redis_url,
+                        secret_key=secrets.token_urlsafe(48), wechat_api_base=wechat_url,
+                        wechat_appid=BENCH_APPID, admin_password=secrets.token_urlsafe(16),
+                        **pay)
         await procs.run_once("migrate", [*zonehub, "migrate"], env=env)
         await procs.run_once("demo", [*zonehub, "demo"], env=env)
-        procs.spawn("fake-wechat", [*zonehub, "fake-wechat", "--port", str(wechat_port)], env=env)
+        procs.spawn("fake-wechat", [*zonehub, "fake-wechat", "--port", str(wechat_port),
+                                    "--pay-keys", str(keys_dir)], env=env)
         procs.spawn("serve", [*zonehub, "serve", "--port", str(api_port)], env=env)
         procs.spawn("baseline", [sys.executable, "-m", "bench.baseline", "--port",
                                  str(baseline_port)], env=env)
-        api = f"http://127.0.0.1:{api_port}/api/v1"
         baseline_url = f"http://127.0.0.1:{baseline_port}/hello"
         await asyncio.gather(
             wait_http(f"{wechat_url}/_fake/stats", procs=procs, name="fake-wechat"),
@@ -247,4 +282,4 @@ async def open_stack() -> AsyncIterator[Stack]:
             wait_http(baseline_url, procs=procs, name="baseline"))
         yield Stack(api=api, baseline_url=baseline_url, wechat_url=wechat_url,
                     database_url=database_url, redis_url=redis_url, database_kind=kind,
-                    redis_version=redis_version, env=env, processes=procs)
+                    redis_version=redis_version, env=env, processes=procs, pay_keys=pay_keys)
