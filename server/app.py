@@ -16,7 +16,7 @@ from server.keys import ARQ, AUTH, PASS_SIGNER, PAY, REDIS, SETTINGS, VALIDATE_R
 from server.middlewares import error_middleware
 from server.routing import Router
 from services.auth import Auth
-from services.db import close_db, init_db
+from services.db import init_db
 from services.passes import PassSigner
 from services.pay import WeChatPay
 from services.redis import QUEUE_NAME, connection_pool, create_redis
@@ -39,9 +39,11 @@ def app_version() -> str:
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
-    await init_db(app[SETTINGS].database_url)
+    context = await init_db(app[SETTINGS].database_url)
     yield
-    await close_db()
+    # This app's own connections: with two apps in one process (tests), the current context
+    # may be the other app's, and a SQLite connection left open keeps the process from exiting.
+    await context.close_connections()
 
 
 async def _redis(app: web.Application) -> AsyncIterator[None]:
