@@ -35,6 +35,15 @@ async def _payers(city: City) -> list[Member]:
     return await Member.filter(openid__startswith="payer-").order_by("id")
 
 
+async def _open_drive(client: TestClient[Any, Any], title: str) -> tuple[str, int]:
+    """A committee token and an open donation drive."""
+    staff = await staff_login(client)
+    resp = await client.post("/api/v1/campaigns", json={
+        "title": title, "kind": "donation", "ends_at": (clock.now() + timedelta(days=1)).isoformat()},
+        headers=bearer(staff))
+    return staff, int((await resp.json())["id"])
+
+
 async def _gather(calls: list[Any]) -> list[Any]:
     gate = asyncio.Semaphore(IN_FLIGHT)
 
@@ -144,11 +153,7 @@ async def test_control_a_naive_mark_paid_counts_duplicates(client: TestClient[An
     assert naive != funds._MARK_PAID
     monkeypatch.setattr(funds, "_MARK_PAID", naive)
     city = await City.build(zones=1, units_per_zone=1, members_per_unit=1)
-    staff = await staff_login(client)
-    resp = await client.post("/api/v1/campaigns", json={
-        "title": "对照", "kind": "donation", "ends_at": (clock.now() + timedelta(days=1)).isoformat()},
-        headers=bearer(staff))
-    campaign_id = (await resp.json())["id"]
+    staff, campaign_id = await _open_drive(client, "对照")
     member = city.members[city.units[city.zones[0].id][0].id][0]
     token = client.server.app[AUTH].issue_token(member)[0]
     r = await client.post(f"/api/v1/campaigns/{campaign_id}/contributions", json={"amount_fen": 100},
@@ -166,11 +171,7 @@ async def test_concurrent_refunds_never_exceed_the_payment(client: TestClient[An
                                                            fake_wechat: Any) -> None:
     """Ten refunds of 30 yuan asked at once on a 100-yuan payment: three are accepted."""
     city = await City.build(zones=1, units_per_zone=1, members_per_unit=1)
-    staff = await staff_login(client)
-    resp = await client.post("/api/v1/campaigns", json={
-        "title": "退款并发", "kind": "donation", "ends_at": (clock.now() + timedelta(days=1)).isoformat()},
-        headers=bearer(staff))
-    campaign_id = (await resp.json())["id"]
+    staff, campaign_id = await _open_drive(client, "退款并发")
     member = city.members[city.units[city.zones[0].id][0].id][0]
     token = client.server.app[AUTH].issue_token(member)[0]
     r = await client.post(f"/api/v1/campaigns/{campaign_id}/contributions", json={"amount_fen": 10_000},

@@ -38,6 +38,23 @@ async def new_campaign(client: TestClient[Any, Any], staff: str, **extra: Any) -
     return await resp.json()
 
 
+async def drive_and_payer(client: TestClient[Any, Any], city: City) -> tuple[str, dict[str, Any], Any, str]:
+    """A committee token, an open drive, a member of zone 1 and the member's token."""
+    staff = await staff_login(client)
+    campaign = await new_campaign(client, staff)
+    member = city.members[city.units[city.zones[0].id][0].id][0]
+    return staff, campaign, member, await wechat_login(client, member.openid)
+
+
+async def paid_order(client: TestClient[Any, Any], fake_wechat: Any, token: str, campaign_id: int,
+                     amount: int) -> dict[str, Any]:
+    """An order the member paid and WeChat Pay notified."""
+    order = await pay_order(client, token, campaign_id, amount)
+    fake_wechat.pay.succeed(order["out_trade_no"])
+    assert await fake_wechat.pay.deliver(order["out_trade_no"]) in (200, 204)
+    return order
+
+
 async def pay_order(client: TestClient[Any, Any], token: str, campaign_id: int, amount: int,
                     headers: dict[str, str] | None = None) -> dict[str, Any]:
     resp = await client.post(f"/api/v1/campaigns/{campaign_id}/contributions",
@@ -74,10 +91,7 @@ async def run_reconcile(settings: Any) -> None:
 
 async def test_pay_notify_and_count(client: TestClient[Any, Any], city: City, fake_wechat: Any,
                                     pay_keys: Any) -> None:
-    staff = await staff_login(client)
-    campaign = await new_campaign(client, staff)
-    member = city.members[city.units[city.zones[0].id][0].id][0]
-    token = await wechat_login(client, member.openid)
+    staff, campaign, member, token = await drive_and_payer(client, city)
     order = await pay_order(client, token, campaign["id"], 5000)
 
     # The wx.requestPayment parameters are signed by the merchant key over appId, timeStamp,
@@ -106,10 +120,7 @@ async def test_pay_notify_and_count(client: TestClient[Any, Any], city: City, fa
 
 async def test_order_replay_and_idempotency_misuse(client: TestClient[Any, Any], city: City,
                                                    fake_wechat: Any) -> None:
-    staff = await staff_login(client)
-    campaign = await new_campaign(client, staff)
-    member = city.members[city.units[city.zones[0].id][0].id][0]
-    token = await wechat_login(client, member.openid)
+    staff, campaign, member, token = await drive_and_payer(client, city)
     url = f"/api/v1/campaigns/{campaign['id']}/contributions"
     k = key()
     first = await pay_order(client, token, campaign["id"], 1000, k)
@@ -132,10 +143,7 @@ async def test_order_replay_and_idempotency_misuse(client: TestClient[Any, Any],
 
 async def test_forged_and_tampered_notifications(client: TestClient[Any, Any], city: City,
                                                  fake_wechat: Any) -> None:
-    staff = await staff_login(client)
-    campaign = await new_campaign(client, staff)
-    member = city.members[city.units[city.zones[0].id][0].id][0]
-    token = await wechat_login(client, member.openid)
+    staff, campaign, member, token = await drive_and_payer(client, city)
     forged_order = await pay_order(client, token, campaign["id"], 100)
     no = forged_order["out_trade_no"]
     # Never paid, yet "notified": a forger's key, then a real signature over an altered body.
@@ -243,10 +251,7 @@ async def test_lost_notification_recovered_and_unpaid_order_closed(
 
 async def test_prepay_failure_is_clear_and_retry_completes(client: TestClient[Any, Any], city: City,
                                                            fake_wechat: Any) -> None:
-    staff = await staff_login(client)
-    campaign = await new_campaign(client, staff)
-    member = city.members[city.units[city.zones[0].id][0].id][0]
-    token = await wechat_login(client, member.openid)
+    staff, campaign, member, token = await drive_and_payer(client, city)
     k = key()
     fake_wechat.pay.script_pay_failure("prepay", status=500, code="SYSTEM_ERROR")
     url = f"/api/v1/campaigns/{campaign['id']}/contributions"
@@ -261,13 +266,8 @@ async def test_prepay_failure_is_clear_and_retry_completes(client: TestClient[An
 
 async def test_refunds(client: TestClient[Any, Any], city: City, fake_wechat: Any,
                        settings: Any) -> None:
-    staff = await staff_login(client)
-    campaign = await new_campaign(client, staff)
-    member = city.members[city.units[city.zones[0].id][0].id][0]
-    token = await wechat_login(client, member.openid)
-    order = await pay_order(client, token, campaign["id"], 10_000)
-    fake_wechat.pay.succeed(order["out_trade_no"])
-    await fake_wechat.pay.deliver(order["out_trade_no"])
+    staff, campaign, member, token = await drive_and_payer(client, city)
+    order = await paid_order(client, fake_wechat, token, campaign["id"], 10_000)
     url = f"/api/v1/contributions/{order['contribution_id']}/refunds"
 
     denied = await client.post(url, json={"amount_fen": 1}, headers={**bearer(token), **key()})
@@ -309,13 +309,8 @@ async def test_refunds(client: TestClient[Any, Any], city: City, fake_wechat: An
 
 async def test_refund_refused_by_wechat_frees_the_amount(client: TestClient[Any, Any], city: City,
                                                          fake_wechat: Any) -> None:
-    staff = await staff_login(client)
-    campaign = await new_campaign(client, staff)
-    member = city.members[city.units[city.zones[0].id][0].id][0]
-    token = await wechat_login(client, member.openid)
-    order = await pay_order(client, token, campaign["id"], 500)
-    fake_wechat.pay.succeed(order["out_trade_no"])
-    await fake_wechat.pay.deliver(order["out_trade_no"])
+    staff, campaign, member, token = await drive_and_payer(client, city)
+    order = await paid_order(client, fake_wechat, token, campaign["id"], 500)
     fake_wechat.pay.script_pay_failure("refund", status=403, code="NOT_ENOUGH")
     url = f"/api/v1/contributions/{order['contribution_id']}/refunds"
     refused = await client.post(url, json={"amount_fen": 500}, headers={**bearer(staff), **key()})
