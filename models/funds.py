@@ -86,6 +86,7 @@ class Campaign(Model):
     created_at = fields.DatetimeField(auto_now_add=True)
     opened_at = fields.DatetimeField(null=True)
     closed_at = fields.DatetimeField(null=True)
+    settled_at = fields.DatetimeField(null=True, description="zone_fund drives: booked into the ledger (or nothing to book)")
 
     class Meta:
         table = "campaign"

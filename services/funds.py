@@ -26,7 +26,6 @@ from models.funds import (
     Channel,
     Contribution,
     ContributionStatus,
-    FundEntry,
     Refund,
     RefundStatus,
 )
@@ -468,13 +467,16 @@ def _ranked(rows: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
 
 # -- offline entries and their reversals -------------------------------------------------------
 
-_LOCK_CAMPAIGN = "UPDATE campaign SET state = state WHERE id = $1"
+_LOCK_CAMPAIGN = "UPDATE campaign SET state = state WHERE id = $1 RETURNING settled_at"
+_SETTLE = ("UPDATE campaign SET settled_at = $1 WHERE id = $2 AND settled_at IS NULL "
+           "RETURNING id")
 
 
 async def _lock_unbooked(campaign_id: int) -> None:
-    """Serialise with booking a zone_fund drive into its ledger (a row lock on the campaign)."""
-    await fetch_rows(_LOCK_CAMPAIGN, campaign_id)
-    if await FundEntry.filter(campaign_id=campaign_id).exists():
+    """Serialise with settling a zone_fund drive into its ledger (a row lock on the campaign):
+    once settled, its money is in the ledger and may not change here."""
+    rows = await fetch_rows(_LOCK_CAMPAIGN, campaign_id)
+    if rows and rows[0][0] is not None:
         raise CampaignBooked()
 
 
@@ -725,26 +727,26 @@ async def close_ended_campaigns() -> int:
 
 async def settle_zone_funds() -> list[int]:
     """Book each closed zone_fund drive into its zone ledger once no order of it can still
-    change (none pending, no refund in flight). Returns the campaigns booked."""
+    change (none pending, no refund in flight), once. Returns the campaigns settled."""
     from services import ledger
 
-    booked: list[int] = []
+    settled: list[int] = []
     candidates = await Campaign.filter(kind=CampaignKind.ZONE_FUND, state=CampaignState.CLOSED,
-                                       fund_zone_id__isnull=False)
+                                       fund_zone_id__isnull=False, settled_at__isnull=True)
     for campaign in candidates:
-        if await FundEntry.filter(campaign_id=campaign.id).exists():
-            continue
         if await Contribution.filter(campaign_id=campaign.id, status=ContributionStatus.PENDING).exists():
             continue
         if await Refund.filter(contribution__campaign_id=campaign.id,
                                status__in=[RefundStatus.PROCESSING, RefundStatus.ABNORMAL]).exists():
             continue
         async with in_transaction():
-            await fetch_rows(_LOCK_CAMPAIGN, campaign.id)
+            # The conditional UPDATE both locks the drive and decides which run settles it.
+            if not await fetch_rows(_SETTLE, clock.now(), campaign.id):
+                continue
             net = sum(Tally(*row[4:]).total_fen for row in await fetch_rows(_TOTALS, campaign.id))
             assert campaign.fund_zone_id is not None
             await ledger.book_campaign(zone_id=campaign.fund_zone_id, campaign_id=campaign.id,
                                        amount_fen=net, title=campaign.title,
                                        recorded_by_id=campaign.created_by_id)
-        booked.append(campaign.id)
-    return booked
+        settled.append(campaign.id)
+    return settled

@@ -32,6 +32,7 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
                 ('opened_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('closed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('settled_at', fields.DatetimeField(null=True, description='zone_fund drives: booked into the ledger (or nothing to book)', auto_now=False, auto_now_add=False)),
             ],
             options={'table': 'campaign', 'app': 'models', 'pk_attr': 'id'},
             bases=['Model'],

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from models.funds import Contribution, ContributionStatus, Refund
+from models.funds import Campaign, Contribution, ContributionStatus, Refund
 from services import clock
 from tasks.worker import WorkerSettings
 from tests.support import City, bearer, run_workers, staff_login, wechat_login
@@ -443,7 +443,18 @@ async def test_zone_fund_drive_is_booked_into_the_ledger_once_settled(
     book = await (await client.get(ledger_url, headers=bearer(staff))).json()
     assert [(e["category"], e["amount_fen"]) for e in book["entries"]] == [("campaign", 35_000)]
     assert book["closing_balance_fen"] == 35_000
+    # A drive that collected nothing is settled too, with no line (and not looked at again).
+    empty = await new_campaign(client, staff, kind="zone_fund", title="空募集", fund_zone_id=zone.id)
+    await client.post(f"/api/v1/campaigns/{empty['id']}/close", headers=bearer(staff))
+    await run_reconcile(settings)
+    assert await Campaign.filter(settled_at__isnull=False).count() == 2
+    book = await (await client.get(ledger_url, headers=bearer(staff))).json()
+    assert len(book["entries"]) == 1
     # The money is in the ledger now: refunds and late offline entries would unbalance it.
     refund = await client.post(f"/api/v1/contributions/{paid['contribution_id']}/refunds",
                                json={"amount_fen": 100}, headers={**bearer(staff), **key()})
     assert (refund.status, (await refund.json())["code"]) == (409, "campaign_booked")
+    late = await client.post(f"/api/v1/campaigns/{campaign['id']}/offline-contributions", json={
+        "unit_id": unit.id, "amount_fen": 100, "channel": "cash", "receipt_no": "Z-2",
+        "received_on": clock.now().astimezone(clock.SHANGHAI).date().isoformat()}, headers=bearer(admin))
+    assert (late.status, (await late.json())["code"]) == (409, "campaign_booked")
