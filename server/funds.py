@@ -158,6 +158,7 @@ async def leaderboard(request: web.Request, *, principal: Principal,
                       svc.AmountOutOfRange, svc.NoUnit, svc.WeChatNotLinked,
                       svc.IdempotencyKeyRequired, svc.IdempotencyKeyReused, PayNotConfigured,
                       PayUnavailable, PayRefused],
+              idempotency="required",
               summary="Make an order (Idempotency-Key header required) and get wx.requestPayment parameters")
 async def contribute(request: web.Request, *, principal: Principal, body: ContributeIn) -> Any:
     """The same Idempotency-Key again returns the same order (200) with fresh parameters while it
@@ -248,6 +249,7 @@ async def get_contribution(request: web.Request, *, principal: Principal,
               response=ContributionOut, status=201, tags=TAGS,
               errors=[svc.CampaignNotFound, svc.CampaignNotOpen, svc.UnitNotFound, svc.NotInAudience,
                       svc.ReceiptNoTaken, svc.CampaignBooked, Forbidden],
+              replays=True,
               summary="Record cash or a bank transfer with its receipt number (the unit's admin; committee)")
 async def record_offline(request: web.Request, *, principal: Principal, body: OfflineIn) -> Any:
     """The receipt number is the idempotency key within the unit and drive: the same receipt again
@@ -277,6 +279,7 @@ async def reverse(request: web.Request, *, principal: Principal, body: ReverseIn
               errors=[svc.ContributionNotFound, svc.NotRefundable, svc.RefundExceedsPaid,
                       svc.IdempotencyKeyRequired, svc.IdempotencyKeyReused, svc.CampaignBooked,
                       PayRefused, PayNotConfigured],
+              idempotency="required",
               summary="Refund (part of) a WeChat payment; Idempotency-Key header required (committee)")
 async def refund(request: web.Request, *, principal: Principal, body: RefundIn) -> Any:
     """The amount is reserved on the order first, so refunds never exceed what was paid, even

@@ -78,7 +78,7 @@ async def get_summary(request: web.Request, *, principal: Principal,
 
 
 @router.route("POST", ZONE + "/fund-entries", access=Access.UNIT_ADMIN, body=FundEntryIn,
-              response=FundEntryResultOut, status=201, tags=TAGS,
+              response=FundEntryResultOut, status=201, tags=TAGS, idempotency="optional",
               errors=[NotOnDuty, svc.ZoneNotFound, UnitNotInZone, svc.InsufficientBalance,
                       svc.IdempotencyKeyReused, Busy],
               summary="Record an income or expense line (duty unit of the zone in its quarter; "

@@ -82,6 +82,15 @@ def build_openapi(specs: list[RouteSpec], *, version: str) -> dict[str, Any]:
                     "name": info.alias or name, "in": "query", "required": info.is_required(),
                     "schema": TypeAdapter(info.annotation).json_schema(),
                     "description": info.description or ""})
+        if spec.idempotency is not None:
+            op["parameters"].append({
+                "name": "Idempotency-Key", "in": "header",
+                "required": spec.idempotency == "required",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 64,
+                           "pattern": "^[\\x21-\\x7e]+$"},
+                "description": "one per intended action (a UUID): a retry with the same key and "
+                               "request gets the first answer; another request answers 409 "
+                               "idempotency_key_reused"})
         if spec.body is not None:
             op["requestBody"] = {"required": True, "content": {
                 "application/json": {"schema": ref(spec.body)}}}
@@ -94,6 +103,9 @@ def build_openapi(specs: list[RouteSpec], *, version: str) -> dict[str, Any]:
         if spec.response is not None:
             ok["content"] = {spec.content_type: {"schema": ref(spec.response)}}
         op["responses"][str(spec.status)] = ok
+        if spec.replays and spec.status != 200:
+            op["responses"]["200"] = {**ok, "description": "a retry that matched the first "
+                                      "request: its answer again (header Idempotent-Replayed: true)"}
         if spec.body is not None or spec.query is not None or spec.request_content_type:
             op["responses"]["422"] = {"description": "invalid_request: the body or query has the "
                                       "wrong shape", "content": {"application/json": {

@@ -48,6 +48,8 @@ class RouteSpec:
     description: str = ""
     content_type: str = "application/json"
     request_content_type: str | None = None
+    idempotency: str | None = None  # "required" or "optional": the Idempotency-Key header
+    replays: bool = False           # a matched retry answers 200 with the first answer
     handler: Callable[..., Awaitable[web.StreamResponse]] | None = field(default=None, repr=False)
 
 
@@ -139,11 +141,14 @@ class Router:
               query: type[BaseModel] | None = None, response: Any = None, status: int = 200,
               errors: list[type[ServiceError]] | tuple[type[ServiceError], ...] = (),
               description: str = "", content_type: str = "application/json",
-              request_content_type: str | None = None) -> Callable[[Handler], Handler]:
+              request_content_type: str | None = None, idempotency: str | None = None,
+              replays: bool = False) -> Callable[[Handler], Handler]:
+        assert idempotency in (None, "required", "optional")
         spec = RouteSpec(method=method.upper(), path=path, access=access, summary=summary,
                          tags=tags, body=body, query=query, response=response, status=status,
                          errors=list(errors), description=description, content_type=content_type,
-                         request_content_type=request_content_type)
+                         request_content_type=request_content_type, idempotency=idempotency,
+                         replays=replays or idempotency is not None)
         adapter = TypeAdapter(response) if response is not None else None
 
         def decorate(fn: Handler) -> Handler:

@@ -125,7 +125,7 @@ async def test_order_replay_and_idempotency_misuse(client: TestClient[Any, Any],
     k = key()
     first = await pay_order(client, token, campaign["id"], 1000, k)
     again = await client.post(url, json={"amount_fen": 1000}, headers={**bearer(token), **k})
-    assert again.status == 200
+    assert again.status == 200 and again.headers["Idempotent-Replayed"] == "true"
     assert (await again.json())["contribution_id"] == first["contribution_id"]
     other = await client.post(url, json={"amount_fen": 2000}, headers={**bearer(token), **k})
     assert other.status == 409
@@ -137,6 +137,11 @@ async def test_order_replay_and_idempotency_misuse(client: TestClient[Any, Any],
     assert bad.status == 422 and (await bad.json())["errors"][0]["loc"] == ["header", "Idempotency-Key"]
     assert await Contribution.all().count() == 1
     assert fake_wechat.pay.prepay_calls == 1  # the replay re-signed, it did not order again
+    spec = await (await client.get("/api/openapi.json")).json()
+    op = spec["paths"]["/api/v1/campaigns/{campaign_id}/contributions"]["post"]
+    [header] = [p for p in op["parameters"] if p["in"] == "header"]
+    assert (header["name"], header["required"]) == ("Idempotency-Key", True)
+    assert {"200", "201", "409"} <= set(op["responses"])
 
 
 # -- notifications that must not be believed --------------------------------------------------
