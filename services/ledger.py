@@ -30,7 +30,7 @@ from tortoise.functions import Count, Sum
 from tortoise.transactions import in_transaction
 
 from models.funds import Direction, EntryCategory, EntryStatus, FundEntry
-from models.org import Unit, Zone
+from models.org import Member, Role, Unit, Zone
 from services import clock, inbox
 from services.access import check_duty_zone, current_rotation
 from services.auth import Principal
@@ -361,6 +361,8 @@ async def record(principal: Principal, *, zone_id: int, direction: Direction,
             entry = await FundEntry.create(
                 zone_id=zone_id, status=status, idempotency_key=idempotency_key,
                 booked_at=now if status is EntryStatus.BOOKED else None, created_at=now, **wanted)
+            if status is EntryStatus.PENDING:
+                await _ask_committee(entry)
             return Recorded(entry, True, after)
     except IntegrityError:
         # Only a racing request with the same key gets here (the zone lock serialises the rest).
@@ -393,6 +395,16 @@ async def _decide(entry: FundEntry, to: EntryStatus, changes: dict[str, Any]) ->
     if not moved:
         await _pending_subsidy(entry.zone_id, entry.id)  # raises already_decided with who and when
     return await FundEntry.get(id=entry.id)
+
+
+async def _ask_committee(entry: FundEntry) -> None:
+    """Every committee member but the requester (who may not approve it) is told of a new
+    subsidy request; inside the recording transaction."""
+    approvers = await Member.filter(role=Role.COMMITTEE, is_active=True).exclude(
+        id=entry.recorded_by_id).values_list("id", flat=True)
+    await inbox.send_system(member_ids=approvers, topic="ledger.subsidy_requested",
+                            title=f"经费补贴待审批：{_yuan(entry.amount_fen)}",
+                            body=entry.description, ref_type="fund_entry", ref_id=entry.id)
 
 
 async def _tell(entry: FundEntry, *, topic: str, title: str, body: str) -> None:

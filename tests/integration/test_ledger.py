@@ -252,6 +252,9 @@ async def test_subsidy_waits_for_another_committee_member_then_books(
     assert (asked["status"], asked["booked_at"], asked["zone_balance_fen"]) == ("pending", None, 0)
     own = await _entry(client, staff, z1, category="committee_subsidy", amount_fen=50_000,
                        description="工委补助：读书节")
+    # The committee is asked; not the requester, who cannot approve their own request.
+    assert await _inbox("ledger.subsidy_requested", asked["id"]) == sorted([s["staff_id"], other_id])
+    assert await _inbox("ledger.subsidy_requested", own["id"]) == [other_id]
     book = await _ledger(client, s["member"], z1)
     assert [e["id"] for e in book["pending"]] == [asked["id"], own["id"]]
     assert (book["pending_fen"], book["pending_count"], book["closing_balance_fen"]) == \
