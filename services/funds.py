@@ -221,22 +221,23 @@ async def contribute(principal: Principal, pay: WeChatPay, *, campaign_id: int, 
     existing = await Contribution.get_or_none(member_id=principal.member_id,
                                               idempotency_key=idempotency_key)
     replayed = existing is not None
+    title: str | None = None
     if existing is None:
         campaign = await get_campaign(principal, campaign_id)
         _check_can_pay(principal, campaign, amount_fen)
         if not pay.configured:
             raise PayNotConfigured()  # before an order is written
-        openid = await Member.filter(id=principal.member_id).values_list("openid", flat=True)
-        if not openid or not openid[0]:
+        openid = await fetch_rows(_OPENID, principal.member_id)
+        if not openid or not openid[0][0]:
             raise WeChatNotLinked()
-        now = clock.now()
+        title = campaign.title
         try:
             existing = await Contribution.create(
                 campaign_id=campaign.id, member_id=principal.member_id, unit_id=principal.unit_id,
                 zone_id=principal.zone_id, channel=Channel.WECHAT,
                 status=ContributionStatus.PENDING, amount_fen=amount_fen,
                 idempotency_key=idempotency_key, out_trade_no=new_out_trade_no(),
-                openid=openid[0], next_check_at=now + first_check)
+                openid=openid[0][0], next_check_at=clock.now() + first_check)
         except IntegrityError:  # the same key raced in twice: the other request's order wins
             existing = await Contribution.get(member_id=principal.member_id,
                                               idempotency_key=idempotency_key)
@@ -246,17 +247,19 @@ async def contribute(principal: Principal, pay: WeChatPay, *, campaign_id: int, 
     if existing.status is not ContributionStatus.PENDING or clock.now() >= existing.created_at + order_ttl:
         return Order(existing, None, replayed)  # nothing left to pay with this order
     if existing.prepay_id is None:
-        campaign = await Campaign.get(id=existing.campaign_id)
+        if title is None:
+            title = (await Campaign.get(id=existing.campaign_id)).title
         assert existing.out_trade_no and existing.openid
         prepay_id = await pay.prepay(
             out_trade_no=existing.out_trade_no, amount_fen=existing.amount_fen,
-            openid=existing.openid, description=campaign.title,
-            expires_at=existing.created_at + order_ttl)
-        await Contribution.filter(id=existing.id, prepay_id__isnull=True).update(prepay_id=prepay_id)
+            openid=existing.openid, description=title, expires_at=existing.created_at + order_ttl)
+        await fetch_rows(_SET_PREPAY, prepay_id, existing.id)
         existing.prepay_id = prepay_id
     return Order(existing, pay.pay_params(existing.prepay_id), replayed)
 
 
+_OPENID = "SELECT openid FROM member WHERE id = $1"
+_SET_PREPAY = "UPDATE contribution SET prepay_id = $1 WHERE id = $2 AND prepay_id IS NULL"
 _MARK_PAID = (
     "UPDATE contribution SET status = 'paid', transaction_id = $1, paid_at = $2, "
     "next_check_at = NULL WHERE out_trade_no = $3 AND channel = 'wechat' "
