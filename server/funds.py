@@ -154,9 +154,8 @@ async def leaderboard(request: web.Request, *, principal: Principal,
 
 @router.route("POST", CAMPAIGN + "/contributions", access=Access.MEMBER, body=ContributeIn,
               response=OrderOut, status=201, tags=TAGS,
-              errors=[svc.CampaignNotFound, svc.CampaignNotOpen, svc.NotInAudience,
-                      svc.AmountOutOfRange, svc.NoUnit, svc.WeChatNotLinked,
-                      svc.IdempotencyKeyRequired, svc.IdempotencyKeyReused, PayNotConfigured,
+              errors=[svc.CampaignNotFound, svc.CampaignNotOpen, svc.AmountOutOfRange, svc.NoUnit,
+                      svc.WeChatNotLinked, svc.IdempotencyKeyRequired, svc.IdempotencyKeyReused, PayNotConfigured,
                       PayUnavailable, PayRefused],
               idempotency="required",
               summary="Make an order (Idempotency-Key header required) and get wx.requestPayment parameters")

@@ -37,6 +37,7 @@ from services.errors import (
     Forbidden,
     IdempotencyKeyReused,
     IllegalTransition,
+    InvalidInput,
     NotFound,
     ServiceError,
     UnitNotFound,
@@ -197,8 +198,6 @@ def _check_can_pay(principal: Principal, campaign: Campaign, amount_fen: int) ->
         raise CampaignNotOpen(state=campaign.state.value)
     if principal.unit_id is None:
         raise NoUnit()
-    if campaign.zone_ids and principal.zone_id not in campaign.zone_ids:
-        raise NotInAudience()
     if not campaign.min_amount_fen <= amount_fen <= campaign.max_amount_fen:
         raise AmountOutOfRange(min_amount_fen=campaign.min_amount_fen,
                                max_amount_fen=campaign.max_amount_fen)
@@ -499,7 +498,8 @@ async def record_offline(principal: Principal, *, campaign_id: int, unit_id: int
     if campaign.zone_ids and unit.zone_id not in campaign.zone_ids:
         raise NotInAudience()
     if member_id is not None and not await Member.filter(id=member_id, unit_id=unit_id).exists():
-        raise ServiceError("该党员不属于此单位", field="member_id")
+        raise InvalidInput(errors=[{"loc": ["body", "member_id"], "msg": "该党员不属于此单位",
+                                    "type": "member_not_in_unit"}])
     same = {"campaign_id": campaign_id, "unit_id": unit_id, "receipt_no": receipt_no}
     existing = await Contribution.get_or_none(**same)
     if existing is None:

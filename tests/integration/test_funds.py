@@ -350,6 +350,10 @@ async def test_offline_entries_and_reversal(client: TestClient[Any, Any], city: 
     assert future.status == 422
     member = await wechat_login(client, city.members[unit.id][0].openid)
     assert (await client.post(url, json=body, headers=bearer(member))).status == 403
+    stranger = city.members[other_unit.id][0].id
+    wrong = await client.post(url, json={**body, "receipt_no": "NO.3", "member_id": stranger},
+                              headers=bearer(admin))
+    assert wrong.status == 422 and (await wrong.json())["errors"][0]["loc"] == ["body", "member_id"]
 
     t = await totals(client, staff, campaign["id"])
     assert (t["total_fen"], t["offline_fen"], t["offline_count"]) == (20_000, 20_000, 1)
