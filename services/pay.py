@@ -28,6 +28,9 @@ log = logging.getLogger("zonehub.pay")
 
 #: WeChat Pay re-sends a notification for up to a day, but a signature older than this is a replay.
 NOTIFY_MAX_SKEW_S = 300
+#: The headers a notification's signature covers, and the only ones the verification reads.
+NOTIFY_HEADERS = ("Wechatpay-Signature", "Wechatpay-Timestamp", "Wechatpay-Nonce",
+                  "Wechatpay-Serial", "Wechatpay-Signature-Type")
 
 
 class PayNotConfigured(ServiceError):
@@ -188,15 +191,22 @@ class WeChatPay:
 
     def verify_notification(self, headers: Mapping[str, str], body: bytes) -> Notification | None:
         """The notification if its timestamp is fresh, its signature is the platform key's and
-        it decrypts with the APIv3 key; None otherwise (nothing in it may be believed)."""
+        it decrypts with the APIv3 key; None otherwise (nothing in it may be believed).
+
+        The library is handed exactly the headers checked here: it would otherwise prefer a
+        Django-style `HTTP_WECHATPAY_*` set when one is present, so a stale signature could be
+        replayed under those names beside a fresh `Wechatpay-Timestamp`."""
+        if any(name.upper().startswith("HTTP_WECHATPAY") for name in headers):
+            return None
+        signed = {name: headers.get(name, "") for name in NOTIFY_HEADERS}
         try:
-            stamp = int(headers.get("Wechatpay-Timestamp", ""))
+            stamp = int(signed["Wechatpay-Timestamp"])
         except ValueError:
             return None
         if abs(time.time() - stamp) > NOTIFY_MAX_SKEW_S:
             return None
         try:
-            data = self.client.callback(headers, body)
+            data = self.client.callback(signed, body)
         except PayNotConfigured:
             raise
         except Exception:  # noqa: BLE001 (unsupported signature type, malformed JSON, bad key)

@@ -161,6 +161,17 @@ async def test_forged_and_tampered_notifications(client: TestClient[Any, Any], c
     stale = fake_wechat.pay.notification(no, timestamp=int(clock.now().timestamp()) - 3600)
     assert await post_notification(client, stale) == 401  # a replay of an old message
     assert await post_notification(client, ({"Content-Type": "application/json"}, b"{}")) == 401
+    # The stale signature again under Django-style names beside a fresh timestamp: the check must
+    # read the same headers the signature is verified with (it once read one set, verified another).
+    old_headers, old_body = fake_wechat.pay.notification(
+        no, timestamp=int(clock.now().timestamp()) - 600)
+    smuggled = {"Content-Type": "application/json",
+                "Wechatpay-Timestamp": str(int(clock.now().timestamp())),
+                **{"HTTP_" + k.upper().replace("-", "_"): v for k, v in old_headers.items()
+                   if k.lower().startswith("wechatpay-")}}
+    assert await post_notification(client, (smuggled, old_body)) == 401
+    assert await post_notification(client, ({**old_headers, **{
+        "Wechatpay-Timestamp": smuggled["Wechatpay-Timestamp"]}}, old_body)) == 401
     assert (await Contribution.get(out_trade_no=no)).status is ContributionStatus.PENDING
 
     # A genuine payment whose verified notification disagrees on the amount: flagged, not counted.
