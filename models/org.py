@@ -11,7 +11,8 @@ from tortoise.models import Model
 class Role(StrEnum):
     MEMBER = "member"
     UNIT_ADMIN = "unit_admin"
-    COMMITTEE = "committee"
+    COMMITTEE = "committee"  # committee staff: city-wide powers
+    LIAISON = "liaison"      # staff assigned to zones (挂点): committee powers in those zones only
 
 
 class Zone(Model):

@@ -264,10 +264,7 @@ async def activity_attendance(request: web.Request, *, principal: Principal) -> 
               summary="Attendee-times and attendance rates per unit for a zone's year")
 async def zone_attendance(request: web.Request, *, principal: Principal,
                           query: ZoneAttendanceQuery) -> dict[str, Any]:
-    zone_id = path_int(request, "zone_id")
-    if not principal.is_committee and principal.zone_id != zone_id:
-        raise Forbidden()
-    return await svc.zone_attendance(zone_id, year=query.year)
+    return await svc.zone_attendance(principal, path_int(request, "zone_id"), year=query.year)
 
 
 @router.route("GET", "/me/activities", access=Access.MEMBER, response=HistoryOut,
@@ -303,7 +300,7 @@ async def add_entry(request: web.Request, *, principal: Principal, body: EntryIn
               tags=["contests"], errors=[contests.NotAContest],
               summary="A contest's entries")
 async def list_entries(request: web.Request, *, principal: Principal) -> dict[str, Any]:
-    return {"items": [entry_out(e) for e in await contests.entries(path_int(request, "activity_id"))]}
+    return {"items": [entry_out(e) for e in await contests.entries(principal, path_int(request, "activity_id"))]}
 
 
 @router.route("POST", ID + "/rounds/preliminary", access=Access.UNIT_ADMIN, body=PreliminaryIn,
@@ -333,7 +330,7 @@ async def close_final(request: web.Request, *, principal: Principal, body: Final
               summary="Results per round: each zone's preliminary and the final")
 async def contest_results(request: web.Request, *, principal: Principal) -> dict[str, Any]:
     contest_id = path_int(request, "activity_id")
-    rounds = await contests.results(contest_id)
+    rounds = await contests.results(principal, contest_id)
     return {"contest_id": contest_id,
             "rounds": [{**r, "ranking": [entry_out(e) for e in r["ranking"]]} for r in rounds]}
 

@@ -56,8 +56,8 @@ async def login_wechat(request: web.Request, *, body: WeChatLoginIn) -> dict[str
 
 @router.route("POST", "/auth/bind", access=Access.ANYONE, body=BindIn, response=TokenOut,
               summary="Bind a WeChat account to a roster entry", tags=TAGS,
-              errors=[auth.BindTicketInvalid, auth.InviteCodeInvalid, auth.NotInRoster,
-                      auth.AlreadyBound])
+              errors=[auth.BindTicketInvalid, auth.BindMismatch, auth.AlreadyBound,
+                      auth.OpenidInUse, RateLimited])
 async def bind(request: web.Request, *, body: BindIn) -> dict[str, Any]:
     """The unit's invite code, the member's name and phone must match the unit's roster."""
     member = await request.app[AUTH].bind(bind_ticket=body.bind_ticket,
@@ -70,7 +70,8 @@ async def bind(request: web.Request, *, body: BindIn) -> dict[str, Any]:
               response=StaffTokenOut, summary="Staff log in with username and password", tags=TAGS,
               errors=[auth.LoginFailed, RateLimited, auth.AccountDisabled])
 async def login_password(request: web.Request, *, body: PasswordLoginIn) -> dict[str, Any]:
-    """Five failures a minute for one account from one address answer 429 `rate_limited`."""
+    """Five failures a minute for one account from one address, or twenty from one address over
+    any accounts, answer 429 `rate_limited` with Retry-After."""
     member = await request.app[AUTH].login_password(
         username=body.username, password=body.password, address=_client_address(request))
     out = _token_out(request, member)

@@ -118,7 +118,8 @@ def cmd_import(args: argparse.Namespace) -> None:
     except ImportInvalid as exc:
         print(f"import rejected, nothing changed: {exc.message}", file=sys.stderr)
         for err in exc.data.get("errors", []):  # type: ignore[union-attr]
-            print(f"  row {err['row']}: {err['field'] or '-'}: {err['msg']}", file=sys.stderr)
+            _, row, *field = err["loc"]
+            print(f"  row {row}: {field[0] if field else '-'}: {err['msg']}", file=sys.stderr)
         raise SystemExit(1) from None
     print(f"{report.kind}: {report.rows} rows, {report.created} created, "
           f"{report.updated} updated, {report.unchanged} unchanged")

@@ -1,52 +1,55 @@
-"""Routes: upload an attachment (notices, supervision reports), download it."""
+"""Routes: upload an attachment (notices, ledger lines, supervision, activity records), download it."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
+from urllib.parse import quote
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from server.keys import SETTINGS
-from server.routing import Access, Router, invalid
-from server.schemas.common import Out
-from services import storage
+from server.routing import (
+    Access,
+    MultipartInvalid,
+    PayloadTooLarge,
+    Router,
+    invalid,
+    read_multipart,
+)
+from server.schemas.files import AttachmentOut
+from services import files, storage
 from services.auth import Principal
 
 router = Router()
 
 
-class AttachmentOut(Out):
-    name: str
-    url: str
-    size: int
-    content_type: str
-
-
 @router.route("POST", "/attachments", access=Access.UNIT_ADMIN, response=AttachmentOut, status=201,
-              tags=["files"], errors=[storage.AttachmentRejected],
+              tags=["files"],
+              errors=[storage.AttachmentRejected, MultipartInvalid, PayloadTooLarge],
               request_content_type="multipart/form-data",
               summary="Upload an attachment (PDF, JPEG, PNG, DOCX, XLSX; size limited)")
 async def upload(request: web.Request, *, principal: Principal) -> dict[str, Any]:
-    """Multipart field `file`. The answer's fields go as they are into a notice's `attachments`."""
-    if not request.content_type.startswith("multipart/"):
-        raise invalid(["body"], "expected multipart/form-data with a `file` field", "multipart")
+    """Multipart field `file`. The answer goes as it is into an `attachments` list; the file is
+    then served to whoever may see what it is attached to (and to the uploader's unit admins)."""
     settings = request.app[SETTINGS]
-    reader = await request.multipart()
-    while (part := await reader.next()) is not None:
-        if isinstance(part, BodyPartReader) and part.name == "file":
-            content = bytes(await part.read(decode=False))
-            kind = (part.headers.get("Content-Type") or "").split(";")[0].strip()
-            stored = storage.store(settings.files_dir, content=content, content_type=kind,
-                                   max_bytes=settings.attachment_max_bytes)
-            return {"name": (part.filename or stored.key)[:128],
-                    "url": f"/api/v1/attachments/{stored.key}", "size": stored.size,
-                    "content_type": stored.content_type}
-    raise invalid(["body", "file"], "missing file", "missing")
+    parts = await read_multipart(request, max_bytes=settings.attachment_max_bytes)
+    part = parts.get("file")
+    if part is None or not part.filename:
+        raise invalid(["body", "file"], "缺少文件", "missing")
+    stored = await storage.store_async(settings.files_dir, content=part.content,
+                                       content_type=part.content_type,
+                                       max_bytes=settings.attachment_max_bytes)
+    return asdict(await files.record_upload(principal, stored=stored, name=part.filename))
 
 
 @router.route("GET", "/attachments/{key:[0-9a-f]{64}}", access=Access.MEMBER, tags=["files"],
               errors=[storage.AttachmentNotFound], content_type="application/octet-stream",
-              summary="Download an attachment")
+              summary="Download an attachment (whoever may see what it is attached to)")
 async def download(request: web.Request, *, principal: Principal) -> web.StreamResponse:
-    path, kind = storage.open_file(request.app[SETTINGS].files_dir, request.match_info["key"])
-    return web.FileResponse(path, headers={"Content-Type": kind})
+    found = await files.open_for(principal, root=request.app[SETTINGS].files_dir,
+                                 key=request.match_info["key"])
+    return web.FileResponse(found.path, headers={
+        "Content-Type": found.content_type, "X-Content-Type-Options": "nosniff",
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(found.name, safe='')}",
+        "Cache-Control": "private, max-age=300"})

@@ -102,7 +102,7 @@ async def create_entry(request: web.Request, *, principal: Principal,
     return data if recorded.created else Replayed(data)
 
 
-@router.route("POST", ENTRY + "/approve", access=Access.COMMITTEE, body=SubsidyApproveIn,
+@router.route("POST", ENTRY + "/approve", access=Access.STAFF, body=SubsidyApproveIn,
               response=FundEntryResultOut, tags=TAGS,
               errors=[svc.EntryNotFound, svc.NotASubsidy, svc.AlreadyDecided, svc.SelfApproval,
                       svc.ZoneNotFound, Busy],
@@ -118,7 +118,7 @@ async def approve(request: web.Request, *, principal: Principal,
         note=body.note))
 
 
-@router.route("POST", ENTRY + "/reject", access=Access.COMMITTEE, body=SubsidyRejectIn,
+@router.route("POST", ENTRY + "/reject", access=Access.STAFF, body=SubsidyRejectIn,
               response=FundEntryResultOut, tags=TAGS,
               errors=[svc.EntryNotFound, svc.NotASubsidy, svc.AlreadyDecided],
               summary="Reject a pending committee subsidy with a note (committee)")

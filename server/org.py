@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from models.org import Role
 from server import serialize
-from server.routing import Access, Router, invalid, path_int
+from server.routing import (
+    Access,
+    MultipartInvalid,
+    PayloadTooLarge,
+    Router,
+    invalid,
+    path_int,
+    read_multipart,
+)
 from server.schemas.org import (
     DutyChangeIn,
     GenerateIn,
@@ -109,31 +117,21 @@ async def change_duty(request: web.Request, *, principal: Principal,
 
 
 @router.route("POST", "/org/import", access=Access.COMMITTEE, response=ImportOut,
-              tags=TAGS, errors=[org_import.ImportInvalid],
+              tags=TAGS, errors=[org_import.ImportInvalid, MultipartInvalid, PayloadTooLarge],
               request_content_type="multipart/form-data",
               summary="Import units or members from CSV/XLSX (all or nothing)")
 async def import_org(request: web.Request, *, principal: Principal) -> dict[str, Any]:
     """Multipart fields: `file` (CSV or XLSX) and optional `kind` (`units` | `members`; guessed
     from the header otherwise). Any bad row rejects the whole file with a row-by-row report
     (422 `import_invalid`); the same file imported twice changes nothing."""
-    if not request.content_type.startswith("multipart/"):
-        raise invalid(["body"], "expected multipart/form-data with a `file` field", "multipart")
-    reader = await request.multipart()
-    filename, content, kind = "", b"", None
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader):
-            continue
-        if part.name == "file":
-            filename = part.filename or "upload.csv"
-            content = await part.read(decode=False)
-            if len(content) > org_import.MAX_BYTES:
-                raise invalid(["body", "file"], "file larger than 5 MB", "too_large")
-        elif part.name == "kind":
-            kind = (await part.text()).strip() or None
-    if not content:
-        raise invalid(["body", "file"], "missing file", "missing")
+    parts = await read_multipart(request, max_bytes=org_import.MAX_BYTES)
+    upload, kind_part = parts.get("file"), parts.get("kind")
+    if upload is None or not upload.content:
+        raise invalid(["body", "file"], "缺少文件", "missing")
+    kind = (kind_part.text() if kind_part else "") or None
     if kind not in (None, "units", "members"):
-        raise invalid(["body", "kind"], "kind must be units or members", "enum")
+        raise invalid(["body", "kind"], "kind 须为 units 或 members", "enum")
+    filename, content = upload.filename or "upload.csv", upload.content
     report = await org_import.import_table(filename=filename, content=bytes(content), kind=kind,
                                            by_member_id=principal.member_id)
     return {"kind": report.kind, "rows": report.rows, "created": report.created,

@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from server.jsonutil import json_response
+from services.messages import field_message
 from server.keys import AUTH, PRINCIPAL, VALIDATE_RESPONSES
 from services.auth import Principal
 from services.errors import Forbidden, InvalidInput, NotAuthenticated, ServiceError
@@ -29,8 +31,9 @@ class Access(StrEnum):
 
     ANYONE = "anyone"
     MEMBER = "member"          # any signed-in person
-    UNIT_ADMIN = "unit_admin"  # a unit admin (duty-unit powers are checked by the service) or committee
-    COMMITTEE = "committee"
+    UNIT_ADMIN = "unit_admin"  # a unit admin (duty-unit powers are checked by the service) or staff
+    STAFF = "staff"            # committee, or a liaison (the service scopes them to their zones)
+    COMMITTEE = "committee"    # committee-wide by design: liaisons are refused
 
 
 @dataclass
@@ -65,24 +68,113 @@ class Replayed:
 
 
 def validation_errors(exc: ValidationError, prefix: str) -> list[dict[str, Any]]:
-    return [{"loc": [prefix, *err["loc"]], "msg": err["msg"], "type": err["type"]}
-            for err in exc.errors(include_url=False, include_input=False, include_context=False)]
+    return [{"loc": [prefix, *err["loc"]], "msg": field_message(err), "type": err["type"]}
+            for err in exc.errors(include_url=False, include_input=False)]
 
 
 def invalid(loc: list[Any], msg: str, type_: str = "value_error") -> InvalidInput:
     return InvalidInput(errors=[{"loc": loc, "msg": msg, "type": type_}])
 
 
+MAX_JSON_DEPTH = 8  # the deepest body a route takes is 3 levels; anything far deeper is an attack
+_BRACKETS = re.compile(rb"[\[\]{}]")
+_JSON_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tab, LF and CR are text
+
+
+def json_too_deep(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Nesting deeper than `limit`, found by scanning the bytes (string contents skipped), before
+    any parser recurses into it."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    depth = 0
+    for match in _BRACKETS.finditer(_JSON_STRINGS.sub(b'""', raw)):
+        depth += 1 if match.group() in (b"[", b"{") else -1
+        if depth > limit:
+            return True
+    return False
+
+
+def control_character_at(data: Any) -> list[Any] | None:
+    """The location of the first string (or key) holding NUL or another control character."""
+    stack: list[tuple[list[Any], Any]] = [([], data)]
+    while stack:
+        loc, value = stack.pop()
+        if isinstance(value, str):
+            if _CONTROL.search(value):
+                return loc
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                if _CONTROL.search(k):
+                    return [*loc, k]
+                stack.append(([*loc, k], v))
+        elif isinstance(value, list):
+            stack.extend(([*loc, i], v) for i, v in enumerate(value))
+    return None
+
+
 async def parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    """One rule for every JSON body: bounded depth, UTF-8 JSON, no control characters in any
+    string, then the model in strict mode (no coercion, unknown fields refused)."""
     raw = await request.read()
+    if json_too_deep(raw):
+        raise invalid(["body"], f"JSON 嵌套不能超过 {MAX_JSON_DEPTH} 层", "json_too_deep")
     try:
         data = json.loads(raw) if raw else {}
-    except (ValueError, UnicodeDecodeError):
-        raise invalid(["body"], "Invalid JSON", "json_invalid") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise invalid(["body"], "不是合法的 JSON", "json_invalid") from None
+    loc = control_character_at(data)
+    if loc is not None:
+        raise invalid(["body", *loc], "不能包含控制字符", "control_character")
     try:
-        return model.model_validate(data)
+        return model.model_validate_json(raw or b"{}", strict=True)
     except ValidationError as exc:
         raise InvalidInput(errors=validation_errors(exc, "body")) from None
+
+
+class MultipartInvalid(ServiceError):
+    code, http_status, default_message = "multipart_invalid", 400, "上传内容格式错误"
+
+
+class PayloadTooLarge(ServiceError):
+    code, http_status, default_message = "payload_too_large", 413, "上传内容过大"
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    filename: str | None
+    content_type: str
+    content: bytes
+
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace").strip()
+
+
+async def read_multipart(request: web.Request, *, max_bytes: int) -> dict[str, Part]:
+    """The parts of a multipart/form-data body by name (the first of each name), each at most
+    `max_bytes`. A malformed body (bad boundary, control characters in a part's headers) is 400."""
+    if not request.content_type.startswith("multipart/"):
+        raise invalid(["body"], "应为 multipart/form-data，文件放在 file 字段", "multipart")
+    parts: dict[str, Part] = {}
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader) or not part.name:
+                continue
+            chunks, size = [], 0
+            while chunk := await part.read_chunk(64 * 1024):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise PayloadTooLarge(max_bytes=max_bytes)
+                chunks.append(chunk)
+            filename = part.filename
+            if filename is not None and _CONTROL.search(filename):
+                raise MultipartInvalid(field=part.name)
+            kind = (part.headers.get("Content-Type") or "application/octet-stream").split(";")[0]
+            parts.setdefault(part.name, Part(filename, kind.strip().lower(), b"".join(chunks)))
+    except (HttpProcessingError, ValueError, AssertionError, UnicodeDecodeError):
+        raise MultipartInvalid() from None
+    return parts
 
 
 def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
@@ -93,8 +185,11 @@ def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
             continue
         is_list = "list" in str(info.annotation)
         data[info.alias or name] = values if is_list else values[-1]
+    loc = control_character_at(data)
+    if loc is not None:
+        raise invalid(["query", *loc], "不能包含控制字符", "control_character")
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, strict=False)  # query strings are text: coerce them
     except ValidationError as exc:
         raise InvalidInput(errors=validation_errors(exc, "query")) from None
 
@@ -128,7 +223,9 @@ async def authenticate(request: web.Request) -> Principal:
 def check_access(principal: Principal, access: Access) -> None:
     if access is Access.COMMITTEE and not principal.is_committee:
         raise Forbidden()
-    if access is Access.UNIT_ADMIN and not (principal.is_committee or principal.is_unit_admin):
+    if access is Access.STAFF and not principal.is_staff:
+        raise Forbidden()
+    if access is Access.UNIT_ADMIN and not (principal.is_staff or principal.is_unit_admin):
         raise Forbidden()
 
 

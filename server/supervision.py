@@ -54,7 +54,7 @@ async def _assignment_out(a: Assignment) -> dict[str, Any]:
     return assignment_out(a)
 
 
-@router.route("POST", "/supervision-items", access=Access.COMMITTEE, body=ItemIn,
+@router.route("POST", "/supervision-items", access=Access.STAFF, body=ItemIn,
               response=ItemOut, status=201, tags=TAGS,
               errors=[svc.UnitNotFound, svc.ZoneNotFound, svc.NoUnits],
               summary="Assign an item to units, or to every unit of zones (committee; liaisons)")
@@ -115,7 +115,7 @@ async def report_progress(request: web.Request, *, principal: Principal,
     return await _assignment_out(a)
 
 
-@router.route("POST", ID + "/review", access=Access.COMMITTEE, body=ReviewIn,
+@router.route("POST", ID + "/review", access=Access.STAFF, body=ReviewIn,
               response=AssignmentOut, tags=TAGS,
               errors=[svc.ItemNotFound, svc.NotAssigned, svc.IllegalTransition],
               summary="Accept a submission, or return it with a comment (committee; liaisons)")

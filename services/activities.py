@@ -32,10 +32,11 @@ from models.activities import (
     UnitSeats,
 )
 from models.org import Member, Rotation, Unit, Zone
+from services import audience as audience_rules
 from services import clock, inbox, passes
 from services.access import NotOnDuty, check_duty_zone, duty_rotation
 from services.auth import Principal
-from services.errors import Forbidden, InvalidInput, NotFound, ServiceError
+from services.errors import Forbidden, InvalidInput, NotFound, ServiceError, ZoneNotFound
 
 GUIDELINE_MAX_PER_ROTATION = 4
 EDITABLE = {"title", "description", "place", "lat", "lng", "radius_m", "starts_at", "ends_at",
@@ -132,8 +133,9 @@ def in_audience(activity: Activity, *, unit_id: int | None, zone_id: int | None,
 
 
 async def check_organiser(principal: Principal, activity: Activity) -> None:
-    """Committee, or the admins of the unit on duty now in the activity's zone."""
-    if principal.is_committee:
+    """Staff governing the activity's zone (the committee: city-wide ones too), or the admins of
+    the unit on duty now in its zone."""
+    if principal.governs(activity.zone_id):
         return
     if activity.zone_id is None:
         raise Forbidden()
@@ -141,7 +143,7 @@ async def check_organiser(principal: Principal, activity: Activity) -> None:
 
 
 async def check_can_see(principal: Principal, activity: Activity) -> None:
-    if principal.is_committee:
+    if principal.governs(activity.zone_id):
         return
     if in_audience(activity, unit_id=principal.unit_id, zone_id=principal.zone_id,
                    role=principal.role.value):
@@ -149,6 +151,17 @@ async def check_can_see(principal: Principal, activity: Activity) -> None:
     if activity.zone_id is not None and activity.zone_id == principal.zone_id:
         return
     raise ActivityNotFound(activity_id=activity.id)
+
+
+async def can_read_any(principal: Principal, activity_ids: list[int]) -> bool:
+    """Whether the caller may see one of these activities (their records' attachments)."""
+    for activity in await Activity.filter(id__in=activity_ids):
+        try:
+            await check_can_see(principal, activity)
+            return True
+        except ActivityNotFound:
+            continue
+    return False
 
 
 # -- create, edit, cancel ------------------------------------------------------------------------
@@ -173,14 +186,14 @@ def check_times(data: dict[str, Any]) -> None:
 
     def before(a: str, b: str) -> None:
         if data.get(a) and data.get(b) and data[a] > data[b]:
-            errors.append({"loc": ["body", a], "msg": f"{a} must not be after {b}", "type": "value_error"})
+            errors.append({"loc": ["body", a], "msg": f"{a} 不能晚于 {b}", "type": "value_error"})
 
     before("starts_at", "ends_at")
     before("signup_opens_at", "signup_closes_at")
     before("checkin_opens_at", "checkin_closes_at")
     before("signup_closes_at", "ends_at")
     if data.get("radius_m") is not None and (data.get("lat") is None or data.get("lng") is None):
-        errors.append({"loc": ["body", "radius_m"], "msg": "radius_m needs lat and lng",
+        errors.append({"loc": ["body", "radius_m"], "msg": "设置 radius_m 须同时提供 lat 和 lng",
                        "type": "value_error"})
     if errors:
         raise InvalidInput(errors=errors)
@@ -194,20 +207,24 @@ async def create(principal: Principal, data: dict[str, Any]) -> Created:
     zone_id = data.get("zone_id")
     organiser_unit_id: int | None = None
     rotation: Rotation | None = None
-    if principal.is_committee:
-        if zone_id is not None and not await Zone.exists(id=zone_id):
-            raise NotFound("找不到该网络区", zone_id=zone_id)
+    if zone_id is not None and not await Zone.exists(id=zone_id):
+        raise ZoneNotFound(zone_id=zone_id)
+    audience = data.get("audience") or ({"zone_ids": [zone_id]} if zone_id else {"all": True})
+    await audience_rules.check_exists(audience)
+    if principal.governs(zone_id):  # the committee anywhere (city-wide too), a liaison in its zones
+        if not principal.is_committee:
+            await audience_rules.check_within(audience, zone_ids=set(principal.liaison_zone_ids))
     else:
-        duty = await duty_rotation(principal)
-        if duty is None or zone_id is None or duty.zone_id != zone_id:
-            raise NotOnDuty(zone_id=zone_id)
-        if not duty.starts_at <= data["starts_at"] < duty.ends_at:
-            raise OutsideRotation(rotation_ends_at=duty.ends_at)
+        if zone_id is None:
+            raise Forbidden()
+        duty = await check_duty_zone(principal, zone_id)
+        assert duty is not None
+        _check_in_rotation(duty, data["starts_at"])
+        await audience_rules.check_within(audience, zone_ids={zone_id})
         organiser_unit_id, rotation = principal.unit_id, duty
     if zone_id is not None and rotation is None:
         rotation = await Rotation.filter(zone_id=zone_id, starts_at__lte=data["starts_at"],
                                          ends_at__gt=data["starts_at"]).first()
-    audience = data.get("audience") or ({"zone_ids": [zone_id]} if zone_id else {"all": True})
     async with in_transaction():
         activity = await Activity.create(
             **{k: v for k, v in data.items() if k in EDITABLE - {"audience"}}, audience=audience, zone_id=zone_id,
@@ -223,8 +240,15 @@ async def create(principal: Principal, data: dict[str, Any]) -> Created:
     return Created(activity, warnings)
 
 
+def _check_in_rotation(duty: Rotation, starts_at: datetime) -> None:
+    """A duty unit's activities start within its own rotation."""
+    if not duty.starts_at <= starts_at < duty.ends_at:
+        raise OutsideRotation(rotation_starts_at=duty.starts_at, rotation_ends_at=duty.ends_at)
+
+
 async def update(principal: Principal, activity_id: int, changes: dict[str, Any]) -> Activity:
-    """Edit; members keep what they were promised: capacity never drops below confirmed seats."""
+    """Edit; members keep what they were promised: capacity never drops below confirmed seats.
+    A duty unit cannot move its activity out of its quarter nor address it beyond its zone."""
     activity = await get_or_raise(activity_id)
     await check_organiser(principal, activity)
     if activity.status is ActivityStatus.CANCELLED:
@@ -232,6 +256,16 @@ async def update(principal: Principal, activity_id: int, changes: dict[str, Any]
     changes = {k: v for k, v in changes.items() if k in EDITABLE}
     merged = {f: getattr(activity, f) for f in EDITABLE} | changes
     check_times(merged)
+    if "audience" in changes:
+        await audience_rules.check_exists(changes["audience"])
+    if not principal.governs(activity.zone_id):
+        duty = await check_duty_zone(principal, activity.zone_id)  # type: ignore[arg-type]
+        assert duty is not None
+        _check_in_rotation(duty, merged["starts_at"])
+        if "audience" in changes:
+            await audience_rules.check_within(changes["audience"], zone_ids={activity.zone_id})  # type: ignore[arg-type]
+    elif principal.is_liaison and "audience" in changes:
+        await audience_rules.check_within(changes["audience"], zone_ids=set(principal.liaison_zone_ids))
     async with in_transaction():
         if "capacity" in changes and changes["capacity"] is not None:
             ok = await Activity.filter(id=activity_id, confirmed__lte=changes["capacity"]).update(**changes)
@@ -597,10 +631,13 @@ async def attendance(principal: Principal, activity_id: int) -> dict[str, Any]:
     }
 
 
-async def zone_attendance(zone_id: int, *, year: int) -> dict[str, Any]:
-    """Attendee-times and attendance rates of a zone's activities in a year, per unit."""
+async def zone_attendance(principal: Principal, zone_id: int, *, year: int) -> dict[str, Any]:
+    """Attendee-times and attendance rates of a zone's activities in a year, per unit (its unit
+    admins; staff governing it)."""
+    if not principal.governs(zone_id) and principal.zone_id != zone_id:
+        raise Forbidden()
     if not await Zone.exists(id=zone_id):
-        raise NotFound("找不到该网络区", zone_id=zone_id)
+        raise ZoneNotFound(zone_id=zone_id)
     start, _ = clock.quarter_bounds(year, 1)
     _, end = clock.quarter_bounds(year, 4)
     activity_ids = await Activity.filter(zone_id=zone_id, status=ActivityStatus.ACTIVE,
@@ -653,6 +690,7 @@ async def list_activities(principal: Principal, *, zone_id: int | None, kind: st
     rows = await qs.order_by("starts_at", "id").limit(limit * 3 if not principal.is_committee else limit)
     if principal.is_committee:
         return rows
-    visible = [a for a in rows if a.zone_id == principal.zone_id or in_audience(
-        a, unit_id=principal.unit_id, zone_id=principal.zone_id, role=principal.role.value)]
+    visible = [a for a in rows if a.zone_id == principal.zone_id or principal.governs(a.zone_id)
+               or in_audience(a, unit_id=principal.unit_id, zone_id=principal.zone_id,
+                              role=principal.role.value)]
     return visible[:limit]

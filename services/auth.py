@@ -20,7 +20,6 @@ from tortoise.expressions import F
 from models.org import Member, Role, Unit
 from services import tokens
 from services.errors import (
-    Conflict,
     NotFound,
     RateLimited,
     ServiceError,
@@ -34,6 +33,7 @@ from services.wechat import WeChat
 _PRINCIPAL_SQL = (
     "SELECT m.role, m.unit_id, u.zone_id, m.token_version, m.is_active FROM member m "
     "LEFT JOIN unit u ON u.id = m.unit_id WHERE m.id = $1")
+_LIAISON_ZONES_SQL = "SELECT zone_id FROM liaison WHERE member_id = $1"
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 _DUMMY_HASH = _hasher.hash("zonehub-dummy-password")
 
@@ -46,16 +46,20 @@ class BindTicketInvalid(ServiceError):
     code, http_status, default_message = "bind_ticket_invalid", 400, "绑定凭证无效或已过期，请重新登录"
 
 
-class InviteCodeInvalid(ServiceError):
-    code, http_status, default_message = "invite_code_invalid", 400, "单位邀请码不正确"
+class BindMismatch(ServiceError):
+    """The invite code, the name or the phone does not match the roster: one answer for all
+    three, so a guesser never learns which part was right."""
 
-
-class NotInRoster(ServiceError):
-    code, http_status, default_message = "not_in_roster", 404, "本单位名册中没有该姓名和手机号，请联系单位管理员"
+    code, http_status, default_message = ("bind_mismatch", 400,
+                                          "邀请码、姓名或手机号与单位名册不一致，请核对或联系单位管理员")
 
 
 class AlreadyBound(ServiceError):
     code, http_status, default_message = "already_bound", 409, "该党员已绑定其他微信"
+
+
+class OpenidInUse(ServiceError):
+    code, http_status, default_message = "openid_in_use", 409, "该微信已绑定其他党员"
 
 
 class LoginFailed(ServiceError):
@@ -76,14 +80,29 @@ class Principal:
     zone_id: int | None
     jti: str
     exp: int
+    liaison_zone_ids: frozenset[int] = frozenset()  # a liaison's zones
 
     @property
     def is_committee(self) -> bool:
+        """Committee staff: city-wide powers."""
         return self.role is Role.COMMITTEE
+
+    @property
+    def is_liaison(self) -> bool:
+        """Staff assigned to zones: committee powers in those zones only."""
+        return self.role is Role.LIAISON
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in (Role.COMMITTEE, Role.LIAISON)
 
     @property
     def is_unit_admin(self) -> bool:
         return self.role is Role.UNIT_ADMIN
+
+    def governs(self, zone_id: int | None) -> bool:
+        """Committee powers over this zone: the committee anywhere, a liaison in their zones."""
+        return self.is_committee or (zone_id is not None and zone_id in self.liaison_zone_ids)
 
 
 class Auth:
@@ -99,7 +118,8 @@ class Auth:
     # -- tokens -----------------------------------------------------------------------------
 
     def issue_token(self, member: Member) -> tuple[str, int]:
-        ttl = (self.settings.staff_token_ttl_s if member.username and member.role is Role.COMMITTEE
+        ttl = (self.settings.staff_token_ttl_s
+               if member.username and member.role in (Role.COMMITTEE, Role.LIAISON)
                else self.settings.member_token_ttl_s)
         exp = int(time.time()) + ttl
         token = tokens.sign(self._session_key, {
@@ -123,8 +143,11 @@ class Auth:
         role, unit_id, zone_id, token_version, is_active = tuple(rows[0])
         if token_version != version or not is_active:
             raise TokenInvalid()
+        zones: frozenset[int] = frozenset()
+        if role == Role.LIAISON:
+            zones = frozenset(r[0] for r in await fetch_rows(_LIAISON_ZONES_SQL, member_id))
         return Principal(member_id=member_id, role=Role(role), unit_id=unit_id, zone_id=zone_id,
-                         jti=jti, exp=exp)
+                         jti=jti, exp=exp, liaison_zone_ids=zones)
 
     async def logout(self, principal: Principal) -> None:
         ttl = max(1, principal.exp - int(time.time()))
@@ -132,21 +155,35 @@ class Auth:
 
     # -- staff passwords --------------------------------------------------------------------
 
+    async def _limited(self, *keys_and_limits: tuple[str, int]) -> None:
+        """429 when any of the failure counters is at its limit."""
+        counts = await self.redis.mget([k for k, _ in keys_and_limits])
+        for (name, limit), count in zip(keys_and_limits, counts, strict=True):
+            if int(count or 0) >= limit:
+                raise RateLimited(retry_after_s=max(await self.redis.ttl(name), 1))
+
+    async def _failed(self, *keys: str, window_s: int) -> None:
+        """Count one failure on each counter; a window starts at its first failure."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for name in keys:
+                pipe.set(name, 0, ex=window_s, nx=True)
+                pipe.incr(name)
+            await pipe.execute()
+
     async def login_password(self, *, username: str, password: str, address: str) -> Member:
-        fail_key = key("login-fail", username.lower(), address)
-        failures = int(await self.redis.get(fail_key) or 0)
-        if failures >= self.settings.login_failures_per_minute:
-            ttl = await self.redis.ttl(fail_key)
-            raise RateLimited(retry_after_s=max(ttl, 1))
+        """Failures are limited per account and address, and per address across accounts (a
+        password sprayed over many usernames)."""
+        settings = self.settings
+        per_account = key("login-fail", username.lower(), address)
+        per_address = key("login-fail-address", address)
+        await self._limited((per_account, settings.login_failures_per_minute),
+                            (per_address, settings.login_failures_per_address_per_minute))
         member = await Member.get_or_none(username=username)
         ok = await asyncio.to_thread(
             verify_password, member.password_hash if member and member.password_hash else None,
             password)
         if not ok or member is None:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.set(fail_key, 0, ex=60, nx=True)  # the window starts at the first failure
-                pipe.incr(fail_key)
-                await pipe.execute()
+            await self._failed(per_account, per_address, window_s=60)
             raise LoginFailed()
         if not member.is_active:
             raise AccountDisabled()
@@ -168,7 +205,9 @@ class Auth:
         raise NotBound(bind_ticket=ticket, expires_in_s=self.settings.bind_ticket_ttl_s)
 
     async def bind(self, *, bind_ticket: str, invite_code: str, name: str, phone: str) -> Member:
-        """Bind the ticket's openid to the roster entry (unit by invite code, name, phone)."""
+        """Bind the ticket's openid to the roster entry (unit by invite code, name, phone).
+        Mismatches are limited per ticket (5), per WeChat account and per invite code (per
+        hour), so a new login's fresh ticket does not buy fresh guesses."""
         ticket_key = key("bind", bind_ticket)
         openid = await self.redis.get(ticket_key)
         if openid is None:
@@ -178,19 +217,23 @@ class Auth:
         if attempts > 5:
             await self.redis.delete(ticket_key)
             raise BindTicketInvalid()
-        unit = await Unit.get_or_none(invite_code=invite_code.strip())
-        if unit is None:
-            raise InviteCodeInvalid()
-        member = await Member.get_or_none(unit_id=unit.id, name=name.strip(), phone=phone.strip())
+        code = invite_code.strip()
+        per_openid, per_invite = key("bind-fail", "openid", openid), key("bind-fail", "invite", code)
+        await self._limited((per_openid, self.settings.bind_failures_per_hour),
+                            (per_invite, self.settings.bind_failures_per_invite_per_hour))
+        unit = await Unit.get_or_none(invite_code=code)
+        member = None if unit is None else await Member.get_or_none(
+            unit_id=unit.id, name=name.strip(), phone=phone.strip(), is_active=True)
         if member is None:
-            raise NotInRoster()
+            await self._failed(per_openid, per_invite, window_s=3600)
+            raise BindMismatch()
         if member.openid == openid:
             await self.redis.delete(ticket_key)
             return member
         if member.openid is not None:
             raise AlreadyBound()
         if await Member.filter(openid=openid).exists():
-            raise Conflict("该微信已绑定其他党员", code_detail="openid_in_use")
+            raise OpenidInUse()
         # The ticket is one-time: whoever deletes it binds.
         if not await self.redis.delete(ticket_key):
             raise BindTicketInvalid()
@@ -225,6 +268,6 @@ async def set_role(*, member_id: int, role: Role) -> None:
 
 def member_roles(principal_role: Role) -> list[str]:
     return {Role.MEMBER: ["member"], Role.UNIT_ADMIN: ["member", "unit_admin"],
-            Role.COMMITTEE: ["committee"]}[principal_role]
+            Role.COMMITTEE: ["committee"], Role.LIAISON: ["liaison"]}[principal_role]
 
 

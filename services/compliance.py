@@ -13,7 +13,7 @@ from models.activities import Activity, ActivityKind, ActivityStatus, Compliance
 from models.org import Rotation, Zone
 from services import clock, inbox
 from services.activities import GUIDELINE_MAX_PER_ROTATION
-from services.errors import NotFound
+from services.errors import ZoneNotFound
 
 THREE_ONES = (ActivityKind.PARTY_LESSON, ActivityKind.PARTY_ACTIVITY, ActivityKind.HANDOVER_MEETING)
 WARN_BEFORE = timedelta(days=14)
@@ -39,7 +39,7 @@ async def rotation_status(rotation: Rotation, *, at: datetime | None = None) -> 
 
 async def zone_compliance(zone_id: int, *, year: int, quarter: int) -> dict[str, Any]:
     if not await Zone.exists(id=zone_id):
-        raise NotFound("找不到该网络区", zone_id=zone_id)
+        raise ZoneNotFound(zone_id=zone_id)
     rotations = await Rotation.filter(zone_id=zone_id, year=year, quarter=quarter) \
         .select_related("unit").order_by("starts_at")
     items = []

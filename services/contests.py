@@ -18,7 +18,13 @@ from models.activities import (
     ContestRoundKind,
 )
 from services.access import check_duty_zone
-from services.activities import ActivityCancelled, NotInAudience, get_or_raise, in_audience
+from services.activities import (
+    ActivityCancelled,
+    NotInAudience,
+    check_can_see,
+    get_or_raise,
+    in_audience,
+)
 from services.auth import Principal
 from services.errors import Forbidden, InvalidInput, ServiceError
 
@@ -136,13 +142,15 @@ async def close_final(principal: Principal, *, contest_id: int, scores: list[dic
         raise RoundClosed() from None
 
 
-async def entries(contest_id: int) -> list[ContestEntry]:
-    await _contest(contest_id)
+async def entries(principal: Principal, contest_id: int) -> list[ContestEntry]:
+    """A contest's entries, for whoever may see the contest."""
+    await check_can_see(principal, await _contest(contest_id))
     return await ContestEntry.filter(contest_id=contest_id).order_by("zone_id", "id")
 
 
-async def results(contest_id: int) -> list[dict[str, Any]]:
-    await _contest(contest_id)
+async def results(principal: Principal, contest_id: int) -> list[dict[str, Any]]:
+    """Results per round, for whoever may see the contest."""
+    await check_can_see(principal, await _contest(contest_id))
     rounds = await ContestRound.filter(contest_id=contest_id).order_by("closed_at", "id")
     all_entries = await ContestEntry.filter(contest_id=contest_id)
     out = []

@@ -64,13 +64,14 @@ def _phone(n: int) -> str:
     return f"139{n:08d}"
 
 
-async def ensure_staff(*, username: str, name: str, phone: str, password: str | None) -> tuple[Member, str | None]:
-    """Create a committee staff account if missing; returns it and the password if newly set."""
+async def ensure_staff(*, username: str, name: str, phone: str, password: str | None,
+                       role: Role = Role.COMMITTEE) -> tuple[Member, str | None]:
+    """Create a staff account if missing; returns it and the password if newly set."""
     existing = await Member.get_or_none(username=username)
     if existing is not None:
         return existing, None
     password = password or secrets.token_urlsafe(12)
-    member = await Member.create(username=username, name=name, phone=phone, role=Role.COMMITTEE,
+    member = await Member.create(username=username, name=name, phone=phone, role=role,
                                  password_hash=hash_password(password))
     return member, password
 
@@ -86,7 +87,8 @@ async def load_demo(*, admin_password: str | None, seed: int = 2026) -> DemoResu
     staff_password = admin_password or new_password
     for i in range(1, LIAISONS + 1):
         staff, _ = await ensure_staff(username=f"liaison{i}", name=f"联络员{i}",
-                                      phone=f"1380000{i:04d}", password=staff_password)
+                                      phone=f"1380000{i:04d}", password=staff_password,
+                                      role=Role.LIAISON)
         for zone_no in (2 * i - 1, 2 * i):  # each liaison guides two zones
             zone = await Zone.get_or_none(name=f"{ZONE_NAMES[zone_no - 1]}网络区")
             if zone is not None:

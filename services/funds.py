@@ -137,7 +137,8 @@ def visible(principal: Principal, campaign: Campaign) -> bool:
         return True
     if campaign.state is CampaignState.DRAFT:
         return False
-    return not campaign.zone_ids or principal.zone_id in campaign.zone_ids
+    return not campaign.zone_ids or principal.zone_id in campaign.zone_ids or any(
+        principal.governs(z) for z in campaign.zone_ids)
 
 
 async def get_campaign(principal: Principal, campaign_id: int) -> Campaign:
@@ -707,7 +708,7 @@ async def campaign_contributions(principal: Principal, *, campaign_id: int, unit
     """Committee: any unit. A unit admin: their own unit only."""
     await get_campaign(principal, campaign_id)
     if not principal.is_committee:
-        if unit_id is not None and unit_id != principal.unit_id:
+        if not principal.is_unit_admin or (unit_id is not None and unit_id != principal.unit_id):
             raise Forbidden()
         unit_id = principal.unit_id
     query = Contribution.filter(campaign_id=campaign_id)

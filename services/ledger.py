@@ -31,8 +31,8 @@ from tortoise.transactions import in_transaction
 
 from models.funds import Direction, EntryCategory, EntryStatus, FundEntry
 from models.org import Member, Role, Unit, Zone
-from services import clock, inbox
-from services.access import check_duty_zone, current_rotation
+from services import clock, files, inbox
+from services.access import check_duty_zone, check_governs, current_rotation
 from services.auth import Principal
 from services.db import fetch_rows
 from services.errors import (
@@ -162,6 +162,12 @@ async def _check_balance(zone_id: int, change_fen: int) -> int:
     return now_fen + change_fen
 
 
+async def can_read_any(principal: Principal, entry_ids: list[int]) -> bool:
+    """Whether the caller may read the ledger holding one of these lines (attachments' readers)."""
+    zones = set(await FundEntry.filter(id__in=entry_ids).values_list("zone_id", flat=True))
+    return any(principal.zone_id == z or principal.governs(z) for z in zones)
+
+
 # -- reading -------------------------------------------------------------------------------------
 
 async def get_or_raise(zone_id: int, entry_id: int) -> FundEntry:
@@ -236,7 +242,7 @@ async def ledger(principal: Principal, *, zone_id: int, year: int | None) -> Led
     category, closing balance, the booked lines in booking order with the running balance, the
     subsidies still pending (any year) and the lines rejected in the year. Members of the zone
     and the committee only. Six queries in one snapshot, whatever the number of lines."""
-    if not principal.is_committee and principal.zone_id != zone_id:
+    if not principal.governs(zone_id) and principal.zone_id != zone_id:
         raise NotZoneMember(zone_id=zone_id)
     zone = await Zone.get_or_none(id=zone_id)
     if zone is None:
@@ -329,15 +335,15 @@ async def record(principal: Principal, *, zone_id: int, direction: Direction,
     if category in SYSTEM_CATEGORIES or DIRECTION_OF[category] is not direction:
         raise InvalidInput(errors=[{
             "loc": ["body", "category"], "type": "value_error",
-            "msg": f"category {category.value} cannot be recorded as {direction.value}"}])
+            "msg": f"类别 {category.value} 不能记为 {direction.value}"}])
     if occurred_on > today():
         raise InvalidInput(errors=[{
             "loc": ["body", "occurred_on"], "type": "value_error",
-            "msg": "occurred_on must not be in the future (Asia/Shanghai)"}])
+            "msg": "occurred_on 不能晚于今天（北京时间）"}])
     if (category in UNIT_CATEGORIES) != (unit_id is not None):
         raise InvalidInput(errors=[{"loc": ["body", "unit_id"], "type": "value_error",
-                                    "msg": "unit_id is required for duty_unit and member_unit "
-                                           "income, and only for them"}])
+                                    "msg": "只有 duty_unit 和 member_unit 收入须指定 unit_id"}])
+    attachments = await files.resolve(principal, attachments)
     wanted: dict[str, Any] = {
         "direction": direction, "category": category, "amount_fen": amount_fen,
         "description": description, "occurred_on": occurred_on, "unit_id": unit_id,
@@ -361,6 +367,7 @@ async def record(principal: Principal, *, zone_id: int, direction: Direction,
             entry = await FundEntry.create(
                 zone_id=zone_id, status=status, idempotency_key=idempotency_key,
                 booked_at=now if status is EntryStatus.BOOKED else None, created_at=now, **wanted)
+            await files.attach(attachments, ref_type="fund_entry", ref_id=entry.id)
             if status is EntryStatus.PENDING:
                 await _ask_committee(entry)
             return Recorded(entry, True, after)
@@ -398,10 +405,11 @@ async def _decide(entry: FundEntry, to: EntryStatus, changes: dict[str, Any]) ->
 
 
 async def _ask_committee(entry: FundEntry) -> None:
-    """Every committee member but the requester (who may not approve it) is told of a new
-    subsidy request; inside the recording transaction."""
-    approvers = await Member.filter(role=Role.COMMITTEE, is_active=True).exclude(
-        id=entry.recorded_by_id).values_list("id", flat=True)
+    """Everyone who may approve it — the committee and the zone's liaisons, but not the
+    requester — is told of a new subsidy request; inside the recording transaction."""
+    approvers = await Member.filter(
+        Q(role=Role.COMMITTEE) | Q(role=Role.LIAISON, liaisons__zone_id=entry.zone_id),
+        is_active=True).exclude(id=entry.recorded_by_id).distinct().values_list("id", flat=True)
     await inbox.send_system(member_ids=approvers, topic="ledger.subsidy_requested",
                             title=f"经费补贴待审批：{_yuan(entry.amount_fen)}",
                             body=entry.description, ref_type="fund_entry", ref_id=entry.id)
@@ -421,9 +429,9 @@ def _yuan(fen: int) -> str:
 
 async def approve(principal: Principal, *, zone_id: int, entry_id: int, note: str) -> Recorded:
     """A committee member other than the requester approves a pending subsidy: it is booked now
-    and the duty unit's admins and the requester are told, in one transaction."""
-    if not principal.is_committee:
-        raise Forbidden()
+    and the duty unit's admins and the requester are told, in one transaction. A liaison decides
+    for their own zones only."""
+    check_governs(principal, zone_id)
     async with in_transaction():
         await _lock_zone(zone_id)
         entry = await _pending_subsidy(zone_id, entry_id)
@@ -442,8 +450,7 @@ async def approve(principal: Principal, *, zone_id: int, entry_id: int, note: st
 async def reject(principal: Principal, *, zone_id: int, entry_id: int, note: str) -> Recorded:
     """A committee member rejects a pending subsidy with a reason (the requester may withdraw
     their own request this way: rejecting moves no money)."""
-    if not principal.is_committee:
-        raise Forbidden()
+    check_governs(principal, zone_id)
     async with in_transaction():
         entry = await _pending_subsidy(zone_id, entry_id)
         now = clock.now()
@@ -475,7 +482,7 @@ async def reverse(principal: Principal, *, zone_id: int, entry_id: int, reason: 
                 raise ReversalNotReversible(entry_id=entry_id, reverses_id=original.reverses_id)
             if original.status is not EntryStatus.BOOKED:
                 raise NotBooked(entry_id=entry_id, status=original.status.value)
-            if original.category in COMMITTEE_MONEY and not principal.is_committee:
+            if original.category in COMMITTEE_MONEY and not principal.governs(zone_id):
                 raise Forbidden("委员会补贴和募集款只能由委员会冲销")
             done = await FundEntry.filter(reverses_id=original.id).values_list("id", flat=True)
             if done:

@@ -35,7 +35,9 @@ from models.notices import (
     UnitReceipt,
 )
 from models.org import Member, Unit
-from services import clock, inbox
+from services import audience as audience_rules
+from services import clock, files, inbox
+from services.audience import AudienceOutOfScope
 from services.access import NotOnDuty, duty_rotation
 from services.auth import Principal
 from services.db import fetch_rows
@@ -51,10 +53,6 @@ class NoticeNotFound(NotFound):
     code, default_message = "notice_not_found", "找不到该通知"
 
 
-class AudienceOutOfScope(ServiceError):
-    code, http_status, default_message = "audience_out_of_scope", 403, "只能向本人负责的范围发送通知"
-
-
 class AckNotRequired(ServiceError):
     code, http_status, default_message = "ack_not_required", 409, "该通知不需要确认"
 
@@ -62,22 +60,23 @@ class AckNotRequired(ServiceError):
 # -- sending -------------------------------------------------------------------------------------
 
 async def check_audience(principal: Principal, audience: dict[str, Any]) -> int | None:
-    """Committee: anyone. Duty unit: its zone. Unit admin: their unit. Returns the sender unit."""
+    """Committee: anyone. Liaison: their zones. Duty unit: its zone. Unit admin: their unit.
+    Returns the sender's unit."""
+    await audience_rules.check_exists(audience)
     if principal.is_committee:
+        return None
+    if principal.is_liaison:
+        await audience_rules.check_within(audience, zone_ids=set(principal.liaison_zone_ids))
         return None
     if not principal.is_unit_admin or principal.unit_id is None:
         raise Forbidden()
     zones, units = set(audience.get("zone_ids", [])), set(audience.get("unit_ids", []))
-    if audience.get("all") or audience.get("roles"):
-        raise AudienceOutOfScope()
-    if units <= {principal.unit_id} and not zones:
+    if not audience.get("all") and not audience.get("roles") and not zones and units <= {principal.unit_id}:
         return principal.unit_id
     duty = await duty_rotation(principal)
     if duty is None:
         raise NotOnDuty(zone_id=principal.zone_id)
-    zone_units = set(await Unit.filter(zone_id=duty.zone_id).values_list("id", flat=True))
-    if zones - {duty.zone_id} or units - zone_units:
-        raise AudienceOutOfScope()
+    await audience_rules.check_within(audience, zone_ids={duty.zone_id})
     return principal.unit_id
 
 
@@ -85,11 +84,16 @@ async def create(principal: Principal, *, title: str, body: str, audience: dict[
                  require_ack: bool, ack_due_at: datetime | None, priority: str,
                  attachments: list[dict[str, Any]], remind_after_s: int | None) -> Notice:
     sender_unit = await check_audience(principal, audience)
-    return await Notice.create(
-        kind=NoticeKind.NOTICE, status=NoticeStatus.QUEUED, title=title, body=body,
-        audience=audience, require_ack=require_ack, ack_due_at=ack_due_at,
-        priority=NoticePriority(priority), attachments=attachments, remind_after_s=remind_after_s,
-        sender_id=principal.member_id, sender_unit_id=sender_unit)
+    attachments = await files.resolve(principal, attachments)
+    async with in_transaction():
+        notice = await Notice.create(
+            kind=NoticeKind.NOTICE, status=NoticeStatus.QUEUED, title=title, body=body,
+            audience=audience, require_ack=require_ack, ack_due_at=ack_due_at,
+            priority=NoticePriority(priority), attachments=attachments,
+            remind_after_s=remind_after_s, sender_id=principal.member_id,
+            sender_unit_id=sender_unit)
+        await files.attach(attachments, ref_type="notice", ref_id=notice.id)
+    return notice
 
 
 async def resolve_audience(audience: dict[str, Any]) -> list[int]:
@@ -383,6 +387,13 @@ async def record_subscription(member_id: int, *, template_id: str, accept: bool)
         await SubscriptionGrant.filter(member_id=member_id, template_id=template_id).update(
             rejected_total=F("rejected_total") + 1)
     return await SubscriptionGrant.get(member_id=member_id, template_id=template_id)
+
+
+async def can_read_any(principal: Principal, notice_ids: list[int]) -> bool:
+    """Whether the caller received or sent one of these notices (their attachments' readers)."""
+    if await InboxItem.exists(notice_id__in=notice_ids, member_id=principal.member_id):
+        return True
+    return await Notice.exists(id__in=notice_ids, sender_id=principal.member_id)
 
 
 # -- stats ---------------------------------------------------------------------------------------

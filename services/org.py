@@ -18,7 +18,7 @@ from models.org import Liaison, Member, Role, Rotation, RotationChange, Unit, Zo
 from services import clock
 from services.access import check_unit_scope, current_rotation
 from services.auth import Principal
-from services.errors import Forbidden, NotFound, ServiceError
+from services.errors import Forbidden, ServiceError, UnitNotFound, ZoneNotFound
 
 
 class UnitNotInZone(ServiceError):
@@ -53,7 +53,7 @@ async def list_zones(*, at: datetime | None = None) -> list[dict[str, Any]]:
 async def get_zone(zone_id: int) -> dict[str, Any]:
     zone = await Zone.get_or_none(id=zone_id)
     if zone is None:
-        raise NotFound("找不到该网络区", zone_id=zone_id)
+        raise ZoneNotFound(zone_id=zone_id)
     units = await Unit.filter(zone_id=zone_id).order_by("duty_order", "id")
     liaisons = await Liaison.filter(zone_id=zone_id).select_related("member")
     rotation = await current_rotation(zone_id)
@@ -65,7 +65,9 @@ async def get_zone(zone_id: int) -> dict[str, Any]:
 
 async def list_units(principal: Principal, *, zone_id: int | None = None) -> list[Unit]:
     qs = Unit.all()
-    if not principal.is_committee:
+    if principal.is_liaison:
+        qs = qs.filter(zone_id__in=sorted(principal.liaison_zone_ids))
+    elif not principal.is_committee:
         if not principal.is_unit_admin or principal.unit_id is None:
             raise Forbidden()
         qs = qs.filter(id=principal.unit_id)
@@ -76,9 +78,9 @@ async def list_units(principal: Principal, *, zone_id: int | None = None) -> lis
 
 async def list_members(principal: Principal, *, unit_id: int, role: Role | None = None,
                        limit: int = 200, after_id: int = 0) -> list[Member]:
-    check_unit_scope(principal, unit_id)
     if not await Unit.exists(id=unit_id):
-        raise NotFound("找不到该单位", unit_id=unit_id)
+        raise UnitNotFound(unit_id=unit_id)
+    await check_unit_scope(principal, unit_id)
     qs = Member.filter(unit_id=unit_id, id__gt=after_id)
     if role is not None:
         qs = qs.filter(role=role)
@@ -104,7 +106,7 @@ def next_unit(order: list[Unit], last_unit_id: int | None) -> Unit:
 
 async def list_rotations(zone_id: int, *, year: int | None = None) -> list[Rotation]:
     if not await Zone.exists(id=zone_id):
-        raise NotFound("找不到该网络区", zone_id=zone_id)
+        raise ZoneNotFound(zone_id=zone_id)
     qs = Rotation.filter(zone_id=zone_id)
     if year is not None:
         qs = qs.filter(year=year)
@@ -155,7 +157,7 @@ async def change_duty_unit(principal: Principal, *, zone_id: int, unit_id: int,
         raise Forbidden()
     unit = await Unit.get_or_none(id=unit_id)
     if unit is None:
-        raise NotFound("找不到该单位", unit_id=unit_id)
+        raise UnitNotFound(unit_id=unit_id)
     if unit.zone_id != zone_id:
         raise UnitNotInZone(unit_id=unit_id, zone_id=zone_id)
     now = clock.now()

@@ -19,6 +19,7 @@ from tortoise.transactions import in_transaction
 
 from models.org import ImportRun, Member, Role, Unit, Zone
 from services.errors import ServiceError
+from services.messages import field_message
 
 MAX_ROWS = 20_000
 MAX_BYTES = 5 * 1024 * 1024
@@ -82,14 +83,19 @@ class Report:
     unchanged: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
 
-    def error(self, row: int, field_name: str | None, msg: str) -> None:
-        self.errors.append({"row": row, "field": field_name, "msg": msg})
+    def error(self, row: int, field_name: str | None, msg: str, type_: str = "import_row") -> None:
+        self.errors.append(row_error(row, field_name, msg, type_))
+
+
+def row_error(row: int, field_name: str | None, msg: str, type_: str = "import_row") -> dict[str, Any]:
+    """The one 422 error item shape: `loc` is ["file", row, field] (row 1 is the header)."""
+    return {"loc": ["file", row, *([field_name] if field_name else [])], "msg": msg, "type": type_}
 
 
 def read_table(filename: str, content: bytes) -> list[dict[str, str]]:
     """Rows of the first sheet (XLSX) or of the CSV, keyed by the raw header."""
     if len(content) > MAX_BYTES:
-        raise ImportInvalid("文件超过 5 MB", errors=[{"row": 0, "field": None, "msg": "file too large"}])
+        raise ImportInvalid("文件超过 5 MB", errors=[row_error(0, None, "文件超过 5 MB", "too_large")])
     if filename.lower().endswith(".xlsx") or content[:2] == b"PK":
         return _read_xlsx(content)
     return _read_csv(content)
@@ -103,7 +109,7 @@ def _read_csv(content: bytes) -> list[dict[str, str]]:
         except UnicodeDecodeError:
             continue
     else:
-        raise ImportInvalid("无法识别文件编码", errors=[{"row": 0, "field": None, "msg": "encoding"}])
+        raise ImportInvalid("无法识别文件编码", errors=[row_error(0, None, "请使用 UTF-8 或 GBK 编码的 CSV", "encoding")])
     reader = csv.DictReader(io.StringIO(text))
     return [{(k or "").strip(): (v or "").strip() if isinstance(v, str) else "" for k, v in r.items()}
             for r in reader]
@@ -115,7 +121,7 @@ def _read_xlsx(content: bytes) -> list[dict[str, str]]:
     try:
         wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except Exception:  # openpyxl raises many kinds for a damaged file
-        raise ImportInvalid("无法读取 XLSX 文件", errors=[{"row": 0, "field": None, "msg": "not a valid xlsx"}]) from None
+        raise ImportInvalid("无法读取 XLSX 文件", errors=[row_error(0, None, "不是有效的 XLSX 文件", "xlsx")]) from None
     try:
         rows = wb.worksheets[0].iter_rows(values_only=True)
         header = [str(h).strip() if h is not None else "" for h in next(rows, ())]
@@ -169,7 +175,8 @@ def _validate(kind: str, rows: list[dict[str, str]], report: Report) -> list[tup
             valid.append((i, model.model_validate(_normalise(kind, raw))))
         except ValidationError as exc:
             for err in exc.errors(include_url=False, include_input=False):
-                report.error(i, ".".join(str(p) for p in err["loc"]) or None, err["msg"])
+                report.error(i, ".".join(str(p) for p in err["loc"]) or None, field_message(err),
+                             err["type"])
     return valid
 
 
@@ -179,12 +186,12 @@ async def import_table(*, filename: str, content: bytes, kind: str | None,
     kind = kind or detect_kind(rows)
     if kind not in HEADERS:
         raise ImportInvalid("无法判断导入类型，请指定 kind=units 或 kind=members",
-                            errors=[{"row": 1, "field": None, "msg": "unknown columns"}])
+                            errors=[row_error(1, None, "无法识别的表头", "unknown_columns")])
     report = Report(kind=kind, rows=len(rows))
     if not rows:
-        report.error(1, None, "the file has no data rows")
+        report.error(1, None, "文件中没有数据行")
     if len(rows) > MAX_ROWS:
-        report.error(0, None, f"more than {MAX_ROWS} rows")
+        report.error(0, None, f"超过 {MAX_ROWS} 行")
     valid = _validate(kind, rows, report) if not report.errors else []
     async with in_transaction():
         if kind == "units":
@@ -207,7 +214,7 @@ async def _apply_units(valid: list[tuple[int, UnitRow]], report: Report) -> None
     seen: dict[str, int] = {}
     for row_no, row in valid:
         if row.name in seen:
-            report.error(row_no, "name", f"duplicate of row {seen[row.name]}")
+            report.error(row_no, "name", f"与第 {seen[row.name]} 行重复", "duplicate")
         seen[row.name] = row_no
     zones = {z.name: z for z in await Zone.filter(name__in={r.zone for _, r in valid})}
     units = {u.name: u for u in await Unit.filter(name__in=list(seen))}
@@ -215,7 +222,7 @@ async def _apply_units(valid: list[tuple[int, UnitRow]], report: Report) -> None
     taken = {u.invite_code: u.name for u in await Unit.filter(invite_code__in=list(codes))}
     for row_no, row in valid:
         if row.invite_code and taken.get(row.invite_code, row.name) != row.name:
-            report.error(row_no, "invite_code", "invite code already used by another unit")
+            report.error(row_no, "invite_code", "邀请码已被其他单位使用", "taken")
     if report.errors:
         return
     for _, row in valid:
@@ -248,13 +255,13 @@ async def _apply_members(valid: list[tuple[int, MemberRow]], report: Report) -> 
     openids: dict[str, int] = {}
     for row_no, row in valid:
         if row.unit not in units:
-            report.error(row_no, "unit", f"unknown unit {row.unit!r}")
+            report.error(row_no, "unit", f"找不到单位“{row.unit}”", "unknown_unit")
         if (row.unit, row.phone) in seen:
-            report.error(row_no, "phone", f"duplicate of row {seen[(row.unit, row.phone)]}")
+            report.error(row_no, "phone", f"与第 {seen[(row.unit, row.phone)]} 行重复", "duplicate")
         seen[(row.unit, row.phone)] = row_no
         if row.openid:
             if row.openid in openids:
-                report.error(row_no, "openid", f"duplicate of row {openids[row.openid]}")
+                report.error(row_no, "openid", f"与第 {openids[row.openid]} 行重复", "duplicate")
             openids[row.openid] = row_no
     if report.errors:
         return
@@ -265,7 +272,7 @@ async def _apply_members(valid: list[tuple[int, MemberRow]], report: Report) -> 
         holder = bound.get(row.openid) if row.openid else None
         current = existing.get((units[row.unit], row.phone))
         if holder is not None and (current is None or holder.id != current.id):
-            report.error(row_no, "openid", "openid already bound to another member")
+            report.error(row_no, "openid", "该 openid 已绑定其他党员", "taken")
     if report.errors:
         return
     to_create = []

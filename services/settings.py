@@ -40,7 +40,14 @@ class Settings(BaseSettings):
     member_token_ttl_s: int = Field(default=7 * 24 * 3600, ge=60, le=90 * 24 * 3600)
     staff_token_ttl_s: int = Field(default=12 * 3600, ge=60, le=30 * 24 * 3600)
     bind_ticket_ttl_s: int = Field(default=600, ge=30, le=3600)
-    login_failures_per_minute: int = Field(default=5, ge=1, le=100)
+    login_failures_per_minute: int = Field(default=5, ge=1, le=100,
+                                           description="per account and address")
+    login_failures_per_address_per_minute: int = Field(default=20, ge=1, le=1000,
+                                                       description="per address, any account")
+    bind_failures_per_hour: int = Field(default=10, ge=1, le=1000,
+                                        description="roster mismatches per WeChat account")
+    bind_failures_per_invite_per_hour: int = Field(default=30, ge=1, le=10_000,
+                                                   description="roster mismatches per invite code")
     wechat_notice_template_id: str = "zonehub-notice"
     push_per_minute: int = Field(default=600_000, ge=1, description="token bucket shared by all workers")
     push_in_flight: int = Field(default=50, ge=1, le=1000, description="WeChat sends in flight per worker")

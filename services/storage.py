@@ -3,6 +3,7 @@ checked. Files are named by their SHA-256, so the same file stored twice is one 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import re
@@ -54,6 +55,12 @@ def store(root: Path, *, content: bytes, content_type: str, max_bytes: int) -> S
         os.replace(tmp, path)  # atomic: a reader never sees half a file
         path.with_suffix(".type").write_text(content_type)
     return Stored(key=key, size=len(content), content_type=content_type)
+
+
+async def store_async(root: Path, *, content: bytes, content_type: str, max_bytes: int) -> Stored:
+    """`store` in a thread: hashing and writing 20 MB must not stall the event loop."""
+    return await asyncio.to_thread(store, root, content=content, content_type=content_type,
+                                   max_bytes=max_bytes)
 
 
 def open_file(root: Path, key: str) -> tuple[Path, str]:

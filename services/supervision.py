@@ -35,8 +35,8 @@ from models.supervision import (
     SupervisionItem,
     Urge,
 )
-from services import clock, inbox
-from services.access import check_duty_zone, duty_rotation
+from services import clock, files, inbox
+from services.access import check_duty_zone, check_governs, duty_rotation
 from services.auth import Principal
 from services.errors import (
     Forbidden,
@@ -124,10 +124,12 @@ async def get_or_raise(item_id: int) -> SupervisionItem:
 
 
 async def visible(principal: Principal) -> Q | None:
-    """Which assignments the caller sees: None = all (committee); a unit admin their unit's, and
-    while on duty every unit's of the zone."""
+    """Which assignments the caller sees: None = all (committee); a liaison those of their zones;
+    a unit admin their unit's, and while on duty every unit's of the zone."""
     if principal.is_committee:
         return None
+    if principal.is_liaison:
+        return Q(zone_id__in=sorted(principal.liaison_zone_ids))
     if not principal.is_unit_admin or principal.unit_id is None:
         raise Forbidden()
     scope = Q(unit_id=principal.unit_id)
@@ -140,6 +142,24 @@ async def visible(principal: Principal) -> Q | None:
 def _scoped(scope: Q | None, **filters: Any) -> Any:
     qs = Assignment.filter(**filters)
     return qs if scope is None else qs.filter(scope)
+
+
+async def can_read_items(principal: Principal, item_ids: list[int]) -> bool:
+    """Whether the caller sees an assignment of one of these items (attachments' readers)."""
+    try:
+        scope = await visible(principal)
+    except Forbidden:
+        return False
+    return await _scoped(scope, item_id__in=item_ids).exists()
+
+
+async def can_read_assignments(principal: Principal, assignment_ids: list[int]) -> bool:
+    """Whether the caller sees one of these assignments (its reports' attachments)."""
+    try:
+        scope = await visible(principal)
+    except Forbidden:
+        return False
+    return await _scoped(scope, id__in=assignment_ids).exists()
 
 
 async def _assignment(item_id: int, unit_id: int) -> Assignment:
@@ -180,13 +200,13 @@ class Created:
 async def create(principal: Principal, *, title: str, detail: str, attachments: list[dict[str, Any]],
                  due_at: datetime, unit_ids: list[int], zone_ids: list[int],
                  ladder: dict[str, int] | None) -> Created:
-    """Committee staff (liaisons are committee staff) assign an item to the named units and to
-    every unit of the named zones as they are now; each unit's admins are told."""
-    if not principal.is_committee:
+    """Committee staff assign an item to the named units and to every unit of the named zones as
+    they are now (a liaison: only within their zones); each unit's admins are told."""
+    if not principal.is_staff:
         raise Forbidden()
     now = clock.now()
     if due_at <= now:
-        raise InvalidInput(errors=[{"loc": ["body", "due_at"], "msg": "due_at must be in the future",
+        raise InvalidInput(errors=[{"loc": ["body", "due_at"], "msg": "截止时间须晚于现在",
                                     "type": "value_error"}])
     zone_ids, unit_ids = sorted(set(zone_ids)), sorted(set(unit_ids))
     known_zones = set(await Zone.filter(id__in=zone_ids).values_list("id", flat=True))
@@ -196,15 +216,19 @@ async def create(principal: Principal, *, title: str, detail: str, attachments: 
                    .values_list("id", "zone_id"))
     if missing := [u for u in unit_ids if u not in zone_of]:
         raise UnitNotFound(unit_ids=missing)
+    if outside := sorted({z for z in zone_of.values() if not principal.governs(z)}):
+        raise Forbidden("只能向挂点网络区的单位交办督办事项", zone_ids=outside)
     if not zone_of:
         raise NoUnits(zone_ids=zone_ids)
     rules = ladder_of(ladder)
     first, first_at = next_step(None, due_at=due_at, ladder=rules, at=now)
+    attachments = await files.resolve(principal, attachments)
     async with in_transaction():
         item = await SupervisionItem.create(
             title=title, detail=detail, attachments=attachments, due_at=due_at, ladder=rules,
             target={"unit_ids": unit_ids, "zone_ids": zone_ids}, created_by_id=principal.member_id,
             created_at=now)
+        await files.attach(attachments, ref_type="supervision_item", ref_id=item.id)
         await Assignment.bulk_create(
             [Assignment(item_id=item.id, unit_id=u, zone_id=z, assigned_at=now, next_step=first,
                         next_step_at=first_at) for u, z in sorted(zone_of.items())],
@@ -226,12 +250,14 @@ async def report(principal: Principal, *, item_id: int, unit_id: int | None, not
     if unit_id is not None and unit_id != principal.unit_id:
         raise Forbidden("不能替其他单位报告进展", unit_id=unit_id)
     assignment = await _assignment(item_id, principal.unit_id)
+    attachments = await files.resolve(principal, attachments)
     now = clock.now()
     changes: dict[str, Any] = {"submitted_at": now, "next_step": None, "next_step_at": None} if done else {}
     async with in_transaction():
         await _move(assignment, "submit" if done else "report", **changes)
         await ProgressReport.create(assignment_id=assignment.id, by_id=principal.member_id,
                                     note=note, attachments=attachments, done=done, at=now)
+        await files.attach(attachments, ref_type="supervision_assignment", ref_id=assignment.id)
         if done:
             item = await SupervisionItem.get(id=item_id)
             unit = await Unit.get(id=assignment.unit_id)
@@ -244,14 +270,15 @@ async def report(principal: Principal, *, item_id: int, unit_id: int | None, not
 async def review(principal: Principal, *, item_id: int, unit_id: int, accept: bool,
                  comment: str) -> Assignment:
     """Committee staff accept a submission, or return it with a comment, which re-arms the ladder
-    at the first step not yet fired."""
-    if not principal.is_committee:
+    at the first step not yet fired. A liaison reviews units of their zones only."""
+    if not principal.is_staff:
         raise Forbidden()
     if not accept and len(comment) < 2:
         raise InvalidInput(errors=[{"loc": ["body", "comment"], "type": "value_error",
-                                    "msg": "a returned submission needs a comment"}])
+                                    "msg": "退回时须填写意见（至少 2 个字）"}])
     item = await get_or_raise(item_id)
     assignment = await _assignment(item_id, unit_id)
+    check_governs(principal, assignment.zone_id)
     now = clock.now()
     if accept:
         submitted_at = assignment.submitted_at or now
@@ -275,11 +302,11 @@ async def review(principal: Principal, *, item_id: int, unit_id: int, accept: bo
 
 
 async def urge(principal: Principal, *, item_id: int, unit_id: int, note: str) -> Urge:
-    """The committee, or the duty unit of the assignee's zone during its quarter, urges a unit:
-    its admins are told. At most one urge per unit and item in 12 hours, whoever urges."""
+    """Staff governing the assignee's zone, or its duty unit during its quarter, urge a unit: its
+    admins are told. At most one urge per unit and item in 12 hours, whoever urges."""
     assignment = await _assignment(item_id, unit_id)
     by_unit_id = None
-    if not principal.is_committee:
+    if not principal.governs(assignment.zone_id):
         if assignment.zone_id is None:
             raise Forbidden()
         await check_duty_zone(principal, assignment.zone_id)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
-from server.schemas.common import Id, In, Out
+from server.schemas.common import Id, In, Instant, Out
 
 Kind = Literal["party_lesson", "party_activity", "handover_meeting", "regular_meeting", "contest",
                "culture_sports", "volunteer", "other"]
@@ -23,7 +23,7 @@ class Audience(In):
     @model_validator(mode="after")
     def _not_empty(self) -> Audience:
         if not (self.all or self.zone_ids or self.unit_ids or self.roles):
-            raise ValueError("name everyone (all), zone_ids, unit_ids or roles")
+            raise ValueError("请指定受众：all、zone_ids、unit_ids 或 roles")
         return self
 
 
@@ -34,14 +34,14 @@ class _ActivityFields(In):
     lat: float | None = Field(default=None, ge=-90, le=90)
     lng: float | None = Field(default=None, ge=-180, le=180)
     radius_m: int | None = Field(default=None, ge=10, le=50_000)
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: Instant
+    ends_at: Instant
     capacity: int | None = Field(default=None, ge=1, le=1_000_000, description="null = unlimited")
     unit_quota: int | None = Field(default=None, ge=1, le=100_000)
-    signup_opens_at: AwareDatetime | None = Field(default=None, description="default: now")
-    signup_closes_at: AwareDatetime | None = Field(default=None, description="default: the start")
-    checkin_opens_at: AwareDatetime | None = Field(default=None, description="default: 30 min before the start")
-    checkin_closes_at: AwareDatetime | None = Field(default=None, description="default: the end")
+    signup_opens_at: Instant | None = Field(default=None, description="default: now")
+    signup_closes_at: Instant | None = Field(default=None, description="default: the start")
+    checkin_opens_at: Instant | None = Field(default=None, description="default: 30 min before the start")
+    checkin_closes_at: Instant | None = Field(default=None, description="default: the end")
     walk_ins: bool = False
     waitlist: bool = Field(default=True, description="queue members when full")
     audience: Audience | None = Field(default=None, description="default: the zone")
@@ -53,23 +53,26 @@ class ActivityIn(_ActivityFields):
 
 
 class ActivityPatch(In):
-    title: Title | None = None
-    description: Annotated[str, StringConstraints(max_length=10_000)] | None = None
-    place: Annotated[str, StringConstraints(max_length=255)] | None = None
+    """Only the fields sent change. `null` is refused for fields that cannot be empty; it lifts
+    the limit for `capacity` and `unit_quota`, and removes the place's coordinates."""
+
+    title: Title = None  # type: ignore[assignment]  (absent: unchanged; null: refused)
+    description: Annotated[str, StringConstraints(max_length=10_000)] = None  # type: ignore[assignment]
+    place: Annotated[str, StringConstraints(max_length=255)] = None  # type: ignore[assignment]
     lat: float | None = Field(default=None, ge=-90, le=90)
     lng: float | None = Field(default=None, ge=-180, le=180)
     radius_m: int | None = Field(default=None, ge=10, le=50_000)
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
-    capacity: int | None = Field(default=None, ge=1, le=1_000_000)
-    unit_quota: int | None = Field(default=None, ge=1, le=100_000)
-    signup_opens_at: AwareDatetime | None = None
-    signup_closes_at: AwareDatetime | None = None
-    checkin_opens_at: AwareDatetime | None = None
-    checkin_closes_at: AwareDatetime | None = None
-    walk_ins: bool | None = None
-    waitlist: bool | None = None
-    audience: Audience | None = None
+    starts_at: Instant = None  # type: ignore[assignment]
+    ends_at: Instant = None  # type: ignore[assignment]
+    capacity: int | None = Field(default=None, ge=1, le=1_000_000, description="null = unlimited")
+    unit_quota: int | None = Field(default=None, ge=1, le=100_000, description="null = no quota")
+    signup_opens_at: Instant = None  # type: ignore[assignment]
+    signup_closes_at: Instant = None  # type: ignore[assignment]
+    checkin_opens_at: Instant = None  # type: ignore[assignment]
+    checkin_closes_at: Instant = None  # type: ignore[assignment]
+    walk_ins: bool = None  # type: ignore[assignment]
+    waitlist: bool = None  # type: ignore[assignment]
+    audience: Audience = None  # type: ignore[assignment]
 
 
 class CancelIn(In):
@@ -119,8 +122,8 @@ class ActivitiesOut(Out):
 class ActivitiesQuery(In):
     zone_id: Id | None = None
     kind: Kind | None = None
-    from_: AwareDatetime | None = Field(default=None, alias="from")
-    to: AwareDatetime | None = None
+    from_: Instant | None = Field(default=None, alias="from")
+    to: Instant | None = None
     limit: int = Field(default=100, ge=1, le=500)
 
 
@@ -179,7 +182,7 @@ class CheckinOut(Out):
 class Scan(In):
     pass_token: Annotated[str, StringConstraints(min_length=1, max_length=512)]
     nonce: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
-    scanned_at: AwareDatetime | None = Field(default=None, description="when scanned offline")
+    scanned_at: Instant | None = Field(default=None, description="when scanned offline")
 
 
 class ScansIn(In):

@@ -1,20 +1,52 @@
-"""Shapes every route shares: errors, ids, names."""
+"""Shapes every route shares: the request base, ids, names, instants, errors.
+
+One rule for every request body (`In`): unknown fields are refused, and types are strict — a JSON
+`true` is not a number, `"100"` is not an integer, `0` is not a time. Times must carry an offset
+and lie in a sane range; strings may not hold NUL or other control characters (the router
+checks every string of a body before the model sees it).
+"""
 
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 Id = Annotated[int, Field(ge=1, le=999_999_999)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9-]{5,20}$")]
 
+EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
+MAX_OFFSET = timedelta(hours=14)
+
+
+def _sane_instant(value: datetime) -> datetime:
+    offset = value.utcoffset()
+    assert offset is not None  # AwareDatetime
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"时间须在 {EARLIEST_YEAR} 年至 {LATEST_YEAR} 年之间")
+    if abs(offset) > MAX_OFFSET or offset.total_seconds() % 60:
+        raise ValueError("时区偏移须为整分钟且不超过 ±14:00")
+    return value
+
+
+def _sane_day(value: date) -> date:
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"日期须在 {EARLIEST_YEAR} 年至 {LATEST_YEAR} 年之间")
+    return value
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_sane_instant),
+                    Field(description="ISO 8601 with an offset, years 2000-2100")]
+Day = Annotated[date, AfterValidator(_sane_day), Field(description="YYYY-MM-DD, years 2000-2100")]
+Year = Annotated[int, Field(ge=EARLIEST_YEAR, le=LATEST_YEAR)]
+
 
 class In(BaseModel):
-    """Request bodies: unknown fields are ignored, strings are stripped."""
+    """Request bodies and queries: strings stripped, unknown fields refused, strict types."""
 
-    model_config = ConfigDict(str_strip_whitespace=True, extra="ignore")
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid", strict=True)
 
 
 class Out(BaseModel):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
-from server.schemas.common import Id, In, Out
+from server.schemas.common import Day, Id, In, Instant, Out
 from services import clock
 
 Fen = Annotated[int, Field(ge=1, le=10_000_000_000, description="fen (1/100 yuan)")]
@@ -20,8 +20,8 @@ class CampaignIn(In):
     title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
     kind: Kind
     target_fen: Fen | None = None
-    ends_at: AwareDatetime
-    starts_at: AwareDatetime | None = None
+    ends_at: Instant
+    starts_at: Instant | None = None
     description: Text = ""
     zone_ids: list[Id] = Field(default_factory=list, max_length=100,
                                description="audience zones; empty: the whole city")
@@ -33,13 +33,13 @@ class CampaignIn(In):
     @model_validator(mode="after")
     def _coherent(self) -> CampaignIn:
         if self.kind == "zone_fund" and self.fund_zone_id is None:
-            raise ValueError("fund_zone_id is required for a zone_fund drive")
+            raise ValueError("网络区经费募集须指定 fund_zone_id")
         if self.kind != "zone_fund" and self.fund_zone_id is not None:
-            raise ValueError("fund_zone_id is only for zone_fund drives")
+            raise ValueError("只有网络区经费募集可以指定 fund_zone_id")
         if self.min_amount_fen > self.max_amount_fen:
-            raise ValueError("min_amount_fen must not exceed max_amount_fen")
+            raise ValueError("min_amount_fen 不能大于 max_amount_fen")
         if self.ends_at <= max(clock.now(), self.starts_at or clock.now()):
-            raise ValueError("ends_at must be in the future and after starts_at")
+            raise ValueError("ends_at 须晚于现在和 starts_at")
         return self
 
 
@@ -201,13 +201,13 @@ class OfflineIn(In):
     receipt_no: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
     payer_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] = ""
     member_id: Id | None = None
-    received_on: date
+    received_on: Day
     note: Annotated[str, StringConstraints(max_length=500)] = ""
 
     @model_validator(mode="after")
     def _not_future(self) -> OfflineIn:
         if self.received_on > clock.now().astimezone(clock.SHANGHAI).date():
-            raise ValueError("received_on must not be in the future")
+            raise ValueError("received_on 不能晚于今天")
         return self
 
 

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    ValidationInfo,
-    field_validator,
-)
+from pydantic import BaseModel, Field, StringConstraints, ValidationInfo, field_validator
 
-from server.schemas.common import Id, In, Out
-from server.schemas.notices import Attachment
+from server.schemas.common import Day, Id, In, Out, Year
+from server.schemas.files import AttachmentOut, Attachments
 from services.ledger import DIRECTION_OF, MAX_AMOUNT_FEN, SYSTEM_CATEGORIES, UNIT_CATEGORIES
 
 DirectionName = Literal["income", "expense"]
@@ -25,63 +17,31 @@ IncomeCategory = Literal["duty_unit", "member_unit", "committee_subsidy", "campa
 ExpenseCategory = Literal["venue_rent", "materials", "event_costs", "other_expense"]
 CategoryName = Literal[IncomeCategory, ExpenseCategory]  # type: ignore[valid-type]
 StatusName = Literal["pending", "booked", "rejected"]
-NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL: refuse it here, not with a 503 later
-Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200,
-                                           pattern=NO_NUL)]
-Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200, pattern=NO_NUL)]
-Year = Annotated[int, Field(ge=2000, le=2100)]
+Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 
 
-class StrictIn(In):
-    """Ledger bodies: strings stripped, unknown fields refused (a misspelt money field must not
-    pass unnoticed)."""
-
-    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
-
-
-class FundAttachmentIn(Attachment):
-    """A receipt, invoice or transfer slip (the notices attachment shape)."""
-
-    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
-
-    @field_validator("name")
-    @classmethod
-    def _no_nul(cls, v: str) -> str:
-        if "\x00" in v:
-            raise ValueError("name must not contain NUL")
-        return v
-
-
-class FundEntryIn(StrictIn):
+class FundEntryIn(In):
     direction: DirectionName
     category: CategoryName = Field(description="income: duty_unit, member_unit, committee_subsidy, "
                                    "other_income (campaign is booked by the system); expense: "
                                    "venue_rent, materials, event_costs, other_expense")
-    amount_fen: int = Field(strict=True, ge=1, le=MAX_AMOUNT_FEN, description="fen, 1 to 10^10")
+    amount_fen: int = Field(ge=1, le=MAX_AMOUNT_FEN, description="fen, 1 to 10^10")
     description: Text200
-    occurred_on: date = Field(ge=date(2000, 1, 1),
-                              description="YYYY-MM-DD, not after today in Asia/Shanghai")
+    occurred_on: Day = Field(description="YYYY-MM-DD, not after today in Asia/Shanghai")
     unit_id: Id | None = Field(default=None, validate_default=True,
                                description="the paying unit (of this zone): required for "
                                "duty_unit and member_unit income, refused otherwise")
-    attachments: list[FundAttachmentIn] = Field(default_factory=list, max_length=10)
+    attachments: Attachments = Field(default_factory=list)
 
     @field_validator("category")
     @classmethod
     def _category_of_direction(cls, v: str, info: ValidationInfo) -> str:
         if v in SYSTEM_CATEGORIES:
-            raise ValueError("campaign income is booked by the system when a zone_fund drive "
-                             "closes")
+            raise ValueError("campaign 收入由系统在网络区经费募集结束后入账")
         direction = info.data.get("direction")
         if direction is not None and DIRECTION_OF[v] != direction:  # type: ignore[index]
-            raise ValueError(f"{v} is not an {direction} category")
-        return v
-
-    @field_validator("occurred_on", mode="before")
-    @classmethod
-    def _iso_date(cls, v: Any) -> Any:
-        if not isinstance(v, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", v):
-            raise ValueError("occurred_on must be a date like 2026-03-31")
+            raise ValueError(f"{v} 不是 {direction} 的类别")
         return v
 
     @field_validator("unit_id")
@@ -92,35 +52,27 @@ class FundEntryIn(StrictIn):
             return v
         needs = category in UNIT_CATEGORIES
         if needs and v is None:
-            raise ValueError(f"unit_id is required for {category} income")
+            raise ValueError(f"{category} 收入须指定 unit_id")
         if not needs and v is not None:
-            raise ValueError(f"unit_id is only for duty_unit and member_unit income, "
-                             f"not {category}")
+            raise ValueError(f"只有 duty_unit 和 member_unit 收入可以指定 unit_id，{category} 不可以")
         return v
 
 
-class SubsidyApproveIn(StrictIn):
+class SubsidyApproveIn(In):
     note: Note = ""
 
 
-class SubsidyRejectIn(StrictIn):
+class SubsidyRejectIn(In):
     note: Annotated[Note, StringConstraints(min_length=1)] = Field(
         description="why, 1 to 200 characters")
 
 
-class FundReverseIn(StrictIn):
+class FundReverseIn(In):
     reason: Text200
 
 
 class FundLedgerQuery(In):
     year: Year | None = Field(default=None, description="default: this year in Asia/Shanghai")
-
-
-class FundAttachmentOut(BaseModel):
-    name: str
-    url: str
-    size: int
-    content_type: str
 
 
 class FundEntryOut(Out):
@@ -136,7 +88,7 @@ class FundEntryOut(Out):
     unit_name: str | None
     campaign_id: int | None
     description: str
-    attachments: list[FundAttachmentOut]
+    attachments: list[AttachmentOut]
     occurred_on: date
     recorded_by_id: int
     decided_by_id: int | None

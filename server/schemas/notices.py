@@ -5,41 +5,27 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from server.schemas.activities import Audience
-from server.schemas.common import In, Out
-
-ALLOWED_TYPES = ("application/pdf", "image/jpeg", "image/png",
-                 "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
-
-
-class Attachment(In):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    url: Annotated[str, StringConstraints(
-        pattern=r"^(/api/v1/attachments/[0-9a-f]{64}|https?://\S{1,500})$")] = Field(
-        description="from POST /api/v1/attachments, or an external link")
-    size: int = Field(ge=1, le=MAX_ATTACHMENT_BYTES)
-    content_type: Literal[ALLOWED_TYPES]  # type: ignore[valid-type]
-
+from server.schemas.common import In, Instant, Out
+from server.schemas.files import AttachmentOut, Attachments
 
 class NoticeIn(In):
     title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
     body: Annotated[str, StringConstraints(max_length=20_000)] = ""
     audience: Audience
     require_ack: bool = False
-    ack_due_at: AwareDatetime | None = None
+    ack_due_at: Instant | None = None
     priority: Literal["normal", "high", "urgent"] = "normal"
-    attachments: list[Attachment] = Field(default_factory=list, max_length=10)
+    attachments: Attachments = Field(default_factory=list)
     remind_after_s: int | None = Field(default=None, ge=60, le=30 * 24 * 3600,
                                        description="one reminder to whoever has not read by then")
 
     @model_validator(mode="after")
     def _ack_deadline(self) -> NoticeIn:
         if self.ack_due_at is not None and not self.require_ack:
-            raise ValueError("ack_due_at needs require_ack")
+            raise ValueError("设置 ack_due_at 时须同时设置 require_ack")
         return self
 
 
@@ -86,7 +72,7 @@ class InboxEntry(BaseModel):
     title: str
     body: str
     priority: str
-    attachments: list
+    attachments: list[AttachmentOut]
     require_ack: bool
     ack_due_at: datetime | None
     delivered_at: datetime

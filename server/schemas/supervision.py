@@ -5,26 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
-from server.schemas.common import Id, In, Out
+from server.schemas.common import Id, In, Instant, Out
+from server.schemas.files import AttachmentOut, Attachments
 from services.supervision import DEFAULT_LADDER
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 Note = Annotated[str, StringConstraints(max_length=5_000)]
-MAX_ATTACHMENT_BYTES = 50 * 1024 * 1024
-
-
-class AttachmentIn(In):
-    """A reference to a file stored elsewhere (zonehub keeps no files)."""
-
-    name: Annotated[str, StringConstraints(min_length=1, max_length=255)]
-    url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2048)]
-    size: int = Field(ge=0, le=MAX_ATTACHMENT_BYTES, description="bytes, at most 50 MiB")
-    content_type: Annotated[str, StringConstraints(pattern=r"^[\w.+-]+/[\w.+-]+$", max_length=127)]
-
-
-Attachments = Annotated[list[AttachmentIn], Field(max_length=10, description="at most 10")]
 
 
 class LadderIn(In):
@@ -41,7 +29,7 @@ class LadderIn(In):
     def _in_order(self) -> LadderIn:
         merged = {**DEFAULT_LADDER, **self.model_dump(exclude_none=True)}
         if merged["committee_after_h"] < merged["liaison_after_h"]:
-            raise ValueError("committee_after_h must not come before liaison_after_h")
+            raise ValueError("committee_after_h 不能早于 liaison_after_h")
         return self
 
 
@@ -49,7 +37,7 @@ class ItemIn(In):
     title: Title
     detail: Annotated[str, StringConstraints(max_length=20_000)] = ""
     attachments: Attachments = Field(default_factory=list)
-    due_at: AwareDatetime
+    due_at: Instant
     unit_ids: list[Id] = Field(default_factory=list, max_length=1000)
     zone_ids: list[Id] = Field(default_factory=list, max_length=100,
                                description="every unit of these zones, as they are now")
@@ -58,7 +46,7 @@ class ItemIn(In):
     @model_validator(mode="after")
     def _some_units(self) -> ItemIn:
         if not (self.unit_ids or self.zone_ids):
-            raise ValueError("name unit_ids or zone_ids")
+            raise ValueError("请指定 unit_ids 或 zone_ids")
         return self
 
 
@@ -88,13 +76,6 @@ class ItemsQuery(In):
 
 StateName = Literal["open", "in_progress", "submitted", "accepted", "returned"]
 StepName = Literal["remind", "overdue", "liaison", "committee"]
-
-
-class AttachmentOut(BaseModel):
-    name: str
-    url: str
-    size: int
-    content_type: str
 
 
 class AssignmentOut(BaseModel):

@@ -66,13 +66,14 @@ async def test_one_bad_row_rejects_the_whole_file_with_a_row_report(client: Test
     bad = UNITS_CSV + "市审计局党委,第三网络区,中心区,党政机关,-5,150\n,第三网络区,,,,\n市教育局党委,第一网络区,,,1,1\n"
     status, body = await _upload(client, staff, "units.csv", bad.encode())
     assert status == 422 and body["code"] == "import_invalid"
-    rows = {(e["row"], e["field"]) for e in body["errors"]}
+    rows = {tuple(e["loc"][1:3]) for e in body["errors"]}
     assert {(5, "member_count"), (5, "strength"), (6, "name")} <= rows
     assert await Unit.filter(name="市教育局党委").count() == 0      # nothing from the good rows
     assert await Zone.filter(name="第三网络区").count() == 0
     # A duplicate inside the file is reported too, and a valid file still imports afterwards.
     status, body = await _upload(client, staff, "u.csv", (UNITS_CSV + "市教育局党委,第一网络区,,,1,1\n").encode())
-    assert status == 422 and {"row": 5, "field": "name", "msg": "duplicate of row 2"} in body["errors"]
+    assert status == 422 and {"loc": ["file", 5, "name"], "msg": "与第 2 行重复",
+                              "type": "duplicate"} in body["errors"]
     status, _ = await _upload(client, staff, "units.csv", UNITS_CSV.encode())
     assert status == 200
 
@@ -85,11 +86,11 @@ async def test_members_of_unknown_units_or_taken_openids_are_refused(client: Tes
     body_rows = MEMBERS_CSV.split("\n", 1)[1]
     status, body = await _upload(client, staff, "m.csv",
                                  (header + body_rows + "不存在的单位,赵六,13900000004,党员\n").encode())
-    assert status == 422 and {(e["row"], e["field"]) for e in body["errors"]} == {(5, "unit")}
+    assert status == 422 and {tuple(e["loc"][1:]) for e in body["errors"]} == {(5, "unit")}
     taken = city.members[city.units[city.zones[0].id][0].id][0].openid
     status, body = await _upload(client, staff, "m.csv", (
         header + body_rows + f"市财政局党委,钱七,13900000005,党员,{taken}\n").encode())
-    assert status == 422 and {(e["row"], e["field"]) for e in body["errors"]} == {(5, "openid")}
+    assert status == 422 and {tuple(e["loc"][1:]) for e in body["errors"]} == {(5, "openid")}
     assert await Member.filter(name="张三").count() == 0
 
 

@@ -1,0 +1,33 @@
+"""Attachments: the one shape every domain takes and gives."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from server.schemas.common import In
+from services.storage import TYPES
+
+STORED_URL = r"/api/v1/attachments/[0-9a-f]{64}"
+
+
+class AttachmentIn(In):
+    """A file from `POST /api/v1/attachments` (its answer, as it is), or an external https link.
+    For a stored file the server keeps its own size and type, whatever is sent."""
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+    url: Annotated[str, StringConstraints(pattern=rf"^({STORED_URL}|https://[^\s]{{1,500}})$")] = Field(
+        description="from POST /api/v1/attachments, or an https:// link")
+    size: int | None = Field(default=None, ge=0, le=1 << 40)
+    content_type: Annotated[str, StringConstraints(pattern=r"^[\w.+-]{1,63}/[\w.+-]{1,63}$")] | None = None
+
+
+Attachments = Annotated[list[AttachmentIn], Field(max_length=10, description="at most 10")]
+
+
+class AttachmentOut(BaseModel):
+    name: str
+    url: str
+    size: int
+    content_type: str = Field(description=f"stored files: one of {', '.join(sorted(TYPES))}")
