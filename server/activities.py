@@ -156,6 +156,7 @@ async def cancel_activity(request: web.Request, *, principal: Principal,
 @router.route("POST", ID + "/signup", access=Access.MEMBER, response=SignupOut, status=201,
               tags=["signup"], errors=[svc.ActivityNotFound, svc.SignupNotOpen, svc.SignupClosed,
                                        svc.ActivityFull, svc.NotInAudience, svc.ActivityCancelled],
+              replays=True,
               summary="Sign up: confirmed if a seat is free, else waitlisted; repeating returns the same")
 async def signup(request: web.Request, *, principal: Principal) -> web.Response:
     row = await svc.signup(activity_id=path_int(request, "activity_id"),
@@ -213,9 +214,8 @@ async def checkin_code(request: web.Request, *, principal: Principal) -> dict[st
 async def checkin(request: web.Request, *, principal: Principal, body: CheckinIn) -> dict[str, Any]:
     """Error codes: checkin_not_open, checkin_closed, checkin_code_invalid, checkin_code_forged,
     checkin_code_expired, location_required, too_far, not_signed_up."""
-    result = await svc.checkin_with_code(activity_id=path_int(request, "activity_id"),
-                                         member_id=principal.member_id, token=body.token,
-                                         lat=body.lat, lng=body.lng)
+    result = await svc.checkin_with_code(principal, activity_id=path_int(request, "activity_id"),
+                                         token=body.token, lat=body.lat, lng=body.lng)
     c = result.checkin
     return {"activity_id": c.activity_id, "member_id": c.member_id,
             "checked_in_at": c.checked_in_at, "walk_in": c.walk_in, "first_time": result.created}

@@ -18,7 +18,6 @@ from models.funds import (
     ContributionStatus,
     Refund,
 )
-from server.jsonutil import json_response
 from server.keys import PAY, SETTINGS
 from server.routing import Access, Replayed, Router, idempotency_key, path_int
 from server.schemas.funds import (
@@ -44,7 +43,7 @@ from server.schemas.funds import (
 from services import funds as svc
 from services.auth import Principal
 from services.errors import Forbidden
-from services.pay import PayNotConfigured, PayRefused, PayUnavailable
+from services.pay import NotificationRejected, PayNotConfigured, PayRefused, PayUnavailable
 
 log = logging.getLogger("zonehub.funds")
 router = Router()
@@ -184,13 +183,14 @@ async def _notified(request: web.Request, handle: Any) -> web.Response:
     notification = pay.verify_notification(request.headers, body)
     if notification is None:
         log.warning("rejected an unverified payment notification from %s", request.remote)
-        return json_response({"code": "FAIL", "message": "签名验证失败"}, status=401)
+        raise NotificationRejected()
     outcome = await handle(pay, notification)
     log.info("notification %s %s: %s", notification.id, notification.event_type, outcome)
     return web.Response(status=204)
 
 
-@router.route("POST", "/pay/wechat/notify", access=Access.ANYONE, tags=TAGS,
+@router.route("POST", "/pay/wechat/notify", access=Access.ANYONE, tags=TAGS, status=204,
+              errors=[NotificationRejected],
               summary="WeChat Pay payment notification (verified before anything is believed)")
 async def pay_notify(request: web.Request) -> web.Response:
     """Signature (platform public key), timestamp within 5 minutes, AES-256-GCM decryption, then
@@ -198,7 +198,8 @@ async def pay_notify(request: web.Request) -> web.Response:
     return await _notified(request, svc.handle_notification)
 
 
-@router.route("POST", "/pay/wechat/refund-notify", access=Access.ANYONE, tags=TAGS,
+@router.route("POST", "/pay/wechat/refund-notify", access=Access.ANYONE, tags=TAGS, status=204,
+              errors=[NotificationRejected],
               summary="WeChat Pay refund notification (verified before anything is believed)")
 async def refund_notify(request: web.Request) -> web.Response:
     return await _notified(request, svc.handle_refund_notification)

@@ -12,10 +12,10 @@ from pydantic.json_schema import models_json_schema
 
 from server.jsonutil import json_response
 from server.keys import REDIS
-from server.routing import Access, RouteSpec, Router, openapi_path
+from server.routing import Access, PayloadTooLarge, RouteSpec, Router, openapi_path
 from server.schemas.common import ErrorOut, InvalidRequestOut
 from services.db import ping_db
-from services.errors import Forbidden, NotAuthenticated, TokenInvalid
+from services.errors import Forbidden, NotAuthenticated, NotFound, TokenInvalid
 
 router = Router()
 API_PREFIX = "/api/v1"
@@ -77,11 +77,14 @@ def build_openapi(specs: list[RouteSpec], *, version: str) -> dict[str, Any]:
             "responses": {},
         }
         if spec.query is not None:
+            # The model's own schema carries every limit the server enforces (ge, le, pattern).
+            props = spec.query.model_json_schema(by_alias=True)["properties"]
             for name, info in spec.query.model_fields.items():
+                schema = dict(props[info.alias or name])
+                schema.pop("title", None)
                 op["parameters"].append({
                     "name": info.alias or name, "in": "query", "required": info.is_required(),
-                    "schema": TypeAdapter(info.annotation).json_schema(),
-                    "description": info.description or ""})
+                    "schema": schema, "description": info.description or ""})
         if spec.idempotency is not None:
             op["parameters"].append({
                 "name": "Idempotency-Key", "in": "header",
@@ -99,8 +102,8 @@ def build_openapi(specs: list[RouteSpec], *, version: str) -> dict[str, Any]:
                 "type": "object", "required": ["file"],
                 "properties": {"file": {"type": "string", "format": "binary"},
                                "kind": {"type": "string", "enum": ["units", "members"]}}}}}}
-        ok: dict[str, Any] = {"description": "OK"}
-        if spec.response is not None:
+        ok: dict[str, Any] = {"description": "OK" if spec.status != 204 else "No Content"}
+        if spec.response is not None and spec.status != 204:
             ok["content"] = {spec.content_type: {"schema": ref(spec.response)}}
         op["responses"][str(spec.status)] = ok
         if spec.replays and spec.status != 200:
@@ -111,6 +114,10 @@ def build_openapi(specs: list[RouteSpec], *, version: str) -> dict[str, Any]:
                                       "wrong shape", "content": {"application/json": {
                                           "schema": ref(InvalidRequestOut)}}}
         declared = list(spec.errors)
+        if names:
+            declared.append(NotFound)          # a path that matches no route, or no such row
+        if spec.body is not None or spec.request_content_type:
+            declared.append(PayloadTooLarge)   # over the body limit
         if spec.access is not Access.ANYONE:
             op["security"] = [{"bearer": []}]
             declared += [NotAuthenticated, TokenInvalid]

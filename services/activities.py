@@ -530,9 +530,12 @@ async def _record_checkin(activity: Activity, *, member_id: int, method: Checkin
         return CheckinResult(await Checkin.get(activity_id=activity.id, member_id=member_id), False)
 
 
-async def checkin_with_code(*, activity_id: int, member_id: int, token: str,
+async def checkin_with_code(principal: Principal, *, activity_id: int, token: str,
                             lat: float | None, lng: float | None) -> CheckinResult:
+    """A member checks in with the venue code; an activity they may not see is not found."""
     activity = await get_or_raise(activity_id)
+    await check_can_see(principal, activity)
+    member_id = principal.member_id
     now = clock.now()
     _check_window(activity, now)
     try:

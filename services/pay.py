@@ -47,6 +47,13 @@ class PayRefused(ServiceError):
     code, http_status, default_message = "wechat_pay_refused", 409, "微信支付拒绝了该请求"
 
 
+class NotificationRejected(ServiceError):
+    """Not verified (timestamp, signature or decryption): nothing in it was believed. WeChat Pay
+    reads `{"code": "FAIL"}` and delivers it again later."""
+
+    code, http_status, default_message = "FAIL", 401, "签名验证失败"
+
+
 @dataclass(frozen=True, slots=True)
 class Notification:
     """A verified, decrypted notification."""
