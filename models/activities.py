@@ -76,6 +76,7 @@ class Activity(Model):
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
     cancelled_at = fields.DatetimeField(null=True)
+    reminded_at = fields.DatetimeField(null=True, description="the day-before reminder went out")
 
     class Meta:
         table = "activity"

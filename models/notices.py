@@ -78,7 +78,8 @@ class NoticeBatch(Model):
     delivered_at = fields.DatetimeField(null=True)
     pushed_at = fields.DatetimeField(null=True)
     attempts = fields.IntField(default=0)
-    enqueued_at = fields.DatetimeField(null=True)
+    enqueued_at = fields.DatetimeField(null=True, description="last hand-over to the queue")
+    leased_until = fields.DatetimeField(null=True, description="a worker is pushing it until then")
 
     class Meta:
         table = "notice_batch"

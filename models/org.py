@@ -107,6 +107,7 @@ class Rotation(Model):
     quarter = fields.SmallIntField()
     starts_at = fields.DatetimeField()
     ends_at = fields.DatetimeField()
+    told_at = fields.DatetimeField(null=True, description="its unit was told it is on duty next")
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -114,6 +115,22 @@ class Rotation(Model):
         ordering = ["zone_id", "starts_at"]
         unique_together = (("zone", "starts_at"),)
         indexes = (("zone_id", "ends_at"),)
+
+
+class RotationPlan(Model):
+    """A year's rotations as generated ahead of time, for the committee to confirm or reorder."""
+
+    id = fields.IntField(primary_key=True)
+    year = fields.IntField(unique=True)
+    generated_at = fields.DatetimeField()
+    confirmed_at = fields.DatetimeField(null=True)
+    confirmed_by: fields.ForeignKeyNullableRelation[Member] = fields.ForeignKeyField(
+        "models.Member", related_name="confirmed_rotation_plans", null=True, on_delete=fields.SET_NULL)
+    confirmed_by_id: int | None
+
+    class Meta:
+        table = "rotation_plan"
+        ordering = ["year"]
 
 
 class RotationChange(Model):

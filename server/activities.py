@@ -166,7 +166,7 @@ async def signup(request: web.Request, *, principal: Principal) -> web.Response:
 
 
 @router.route("DELETE", ID + "/signup", access=Access.MEMBER, response=SignupOut, tags=["signup"],
-              errors=[svc.NotSignedUp, svc.SignupClosed],
+              errors=[svc.NotSignedUp, svc.SignupClosed, svc.AlreadyCheckedIn],
               summary="Cancel my sign-up or leave the waitlist; the first waitlisted moves up")
 async def cancel_signup(request: web.Request, *, principal: Principal) -> dict[str, Any]:
     row = await svc.cancel_signup(activity_id=path_int(request, "activity_id"),
@@ -213,7 +213,7 @@ async def checkin_code(request: web.Request, *, principal: Principal) -> dict[st
               summary="Check in with the scanned venue code; repeating it counts once")
 async def checkin(request: web.Request, *, principal: Principal, body: CheckinIn) -> dict[str, Any]:
     """Error codes: checkin_not_open, checkin_closed, checkin_code_invalid, checkin_code_forged,
-    checkin_code_expired, location_required, too_far, not_signed_up."""
+    checkin_code_expired, location_required, too_far, not_signed_up, waitlisted."""
     result = await svc.checkin_with_code(principal, activity_id=path_int(request, "activity_id"),
                                          token=body.token, lat=body.lat, lng=body.lng)
     c = result.checkin

@@ -10,7 +10,7 @@ from aiohttp import web
 from arq.connections import ArqRedis
 
 from server import auth as auth_routes
-from server import activities, files, funds, ledger, meta, notices, org, supervision
+from server import activities, files, funds, ledger, meta, notices, org, rotations, supervision
 from server.jsonutil import json_response
 from server.keys import ARQ, AUTH, PASS_SIGNER, PAY, REDIS, SETTINGS, VALIDATE_RESPONSES, WECHAT
 from server.middlewares import error_middleware
@@ -25,7 +25,8 @@ from services.wechat import WeChat
 
 log = logging.getLogger("zonehub")
 
-ROUTERS: list[Router] = [meta.router, auth_routes.router, org.router, activities.router,
+ROUTERS: list[Router] = [meta.router, auth_routes.router, org.router, rotations.router,
+                         activities.router,
                          notices.router, supervision.router, files.router, funds.router,
                          ledger.router]
 MAX_BODY_BYTES = 6 * 1024 * 1024

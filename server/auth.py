@@ -103,8 +103,10 @@ async def me(request: web.Request, *, principal: Principal) -> dict[str, Any]:
         "id": principal.member_id, "name": name, "phone": phone, "roles": roles,
         "unit": {"id": unit_id, "name": unit_name} if unit_id is not None else None,
         "zone": {"id": zone_id, "name": zone_name} if zone_id is not None else None,
-        "duty": {"on_duty": duty is not None, "rotation_id": duty.id, "zone_id": duty.zone_id,
-                 "year": duty.year, "quarter": duty.quarter, "starts_at": duty.starts_at,
-                 "ends_at": duty.ends_at} if duty else {"on_duty": False},
+        "duty": {"on_duty": True, "zone_has_rotation": True, "rotation_id": duty.id,
+                 "zone_id": duty.zone_id, "year": duty.year, "quarter": duty.quarter,
+                 "starts_at": duty.starts_at, "ends_at": duty.ends_at} if duty else {
+            "on_duty": False, "zone_has_rotation": zone_id is None or
+            await access.current_rotation(zone_id) is not None},
         "liaison_zone_ids": liaison_zones,
     }

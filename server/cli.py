@@ -48,13 +48,11 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
-    from arq.worker import run_worker
-
-    from tasks.worker import WorkerSettings, redis_settings
+    from tasks.worker import run
 
     settings = _settings()
     _logging(settings)
-    run_worker(WorkerSettings, redis_settings=redis_settings(), burst=args.burst)  # type: ignore[arg-type]
+    run(burst=args.burst)
 
 
 async def _with_db(settings: Settings, fn: Any) -> Any:

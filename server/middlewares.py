@@ -70,7 +70,9 @@ async def error_middleware(request: web.Request, handler: web.Handler) -> web.St
     except IntegrityError:
         log.info("integrity error on %s %s", request.method, request.path)
         response = _error(Conflict())
-    except (DBConnectionError, OperationalError, TransactionManagementError, ConnectionError,
+    except (DBConnectionError, OperationalError, TransactionManagementError, OSError,
+            asyncpg.exceptions.PostgresConnectionError, asyncpg.exceptions.InterfaceError,
+            asyncpg.exceptions.OperatorInterventionError,  # shutting down, cannot connect now
             redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, asyncio.TimeoutError):
         log.exception("dependency failure on %s %s", request.method, request.path)
         response = _error(Unavailable())

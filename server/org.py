@@ -18,15 +18,9 @@ from server.routing import (
     read_multipart,
 )
 from server.schemas.org import (
-    DutyChangeIn,
-    GenerateIn,
-    GenerateOut,
     ImportOut,
     MembersOut,
     MembersQuery,
-    RotationOut,
-    RotationsOut,
-    RotationsQuery,
     UnitsOut,
     UnitsQuery,
     ZoneDetailOut,
@@ -83,37 +77,6 @@ async def list_members(request: web.Request, *, principal: Principal,
         role=Role(query.role) if query.role else None, limit=query.limit, after_id=query.after_id)
     return {"items": [serialize.member(m) for m in members],
             "next_cursor": members[-1].id if len(members) == query.limit else None}
-
-
-@router.route("GET", "/zones/" + ID % "zone_id" + "/rotations", access=Access.MEMBER,
-              query=RotationsQuery, response=RotationsOut, tags=["rotations"], errors=[NotFound],
-              summary="The zone's rotations, filter year")
-async def list_rotations(request: web.Request, *, principal: Principal,
-                         query: RotationsQuery) -> dict[str, Any]:
-    rotations = await org.list_rotations(path_int(request, "zone_id"), year=query.year)
-    return {"items": [serialize.rotation(r) for r in rotations]}
-
-
-@router.route("POST", "/rotations/generate", access=Access.COMMITTEE, body=GenerateIn,
-              response=GenerateOut, tags=["rotations"], errors=[org.YearOutOfRange],
-              summary="Create the rotations of every zone for a year (idempotent)")
-async def generate_rotations(request: web.Request, *, principal: Principal,
-                             body: GenerateIn) -> dict[str, Any]:
-    """Strongest unit first in a zone's first round; every unit once per round, one quarter
-    each; the order continues across years. Existing rotations are kept."""
-    result = await org.generate_rotations(year=body.year)
-    return {"year": body.year, **result}
-
-
-@router.route("POST", "/zones/" + ID % "zone_id" + "/duty-change", access=Access.COMMITTEE,
-              body=DutyChangeIn, response=RotationOut, tags=["rotations"],
-              errors=[NotFound, org.UnitNotInZone, org.NoCurrentRotation, org.AlreadyOnDuty],
-              summary="Hand the rest of the current quarter to another unit (kept in history)")
-async def change_duty(request: web.Request, *, principal: Principal,
-                      body: DutyChangeIn) -> dict[str, Any]:
-    rotation = await org.change_duty_unit(principal, zone_id=path_int(request, "zone_id"),
-                                          unit_id=body.unit_id, reason=body.reason)
-    return serialize.rotation(rotation)  # type: ignore[return-value]
 
 
 @router.route("POST", "/org/import", access=Access.COMMITTEE, response=ImportOut,

@@ -72,6 +72,10 @@ class NotSignedUp(ServiceError):
     code, http_status, default_message = "not_signed_up", 404, "您没有报名该活动"
 
 
+class AlreadyCheckedIn(ServiceError):
+    code, http_status, default_message = "already_checked_in", 409, "您已签到，不能取消报名"
+
+
 class CapacityBelowConfirmed(ServiceError):
     code, http_status, default_message = "capacity_below_confirmed", 409, "名额不能少于已确认的人数"
 
@@ -97,6 +101,7 @@ class CheckinError(ServiceError):
         "pass_expired": "个人签到码已过期",
         "scan_replayed": "该扫码记录已用于其他党员",
         "not_signed_up": "该党员没有报名此活动",
+        "waitlisted": "您在候补名单中，尚未获得名额，暂不能签到",
         "member_not_found": "找不到该党员",
     }
 
@@ -122,14 +127,7 @@ async def member_context(member_id: int) -> tuple[int | None, int | None]:
 
 def in_audience(activity: Activity, *, unit_id: int | None, zone_id: int | None,
                 role: str) -> bool:
-    aud = activity.audience or {}
-    if aud.get("all"):
-        return True
-    if zone_id is not None and zone_id in aud.get("zone_ids", []):
-        return True
-    if unit_id is not None and unit_id in aud.get("unit_ids", []):
-        return True
-    return role in aud.get("roles", [])
+    return audience_rules.matches(activity.audience or {}, unit_id=unit_id, zone_id=zone_id, role=role)
 
 
 async def check_organiser(principal: Principal, activity: Activity) -> None:
@@ -297,6 +295,27 @@ async def cancel(principal: Principal, activity_id: int, *, reason: str) -> Acti
     return await Activity.get(id=activity_id)
 
 
+async def send_reminders(*, before: timedelta, at: datetime | None = None) -> int:
+    """Cron: the members confirmed for an activity starting within `before` are reminded once
+    (inbox and phone). The conditional update of `reminded_at` decides which run sends."""
+    at = at or clock.now()
+    sent = 0
+    for activity in await Activity.filter(status=ActivityStatus.ACTIVE, reminded_at__isnull=True,
+                                          starts_at__gt=at, starts_at__lte=at + before):
+        async with in_transaction():
+            if not await Activity.filter(id=activity.id, reminded_at__isnull=True).update(reminded_at=at):
+                continue
+            people = await Signup.filter(activity_id=activity.id, status=SignupStatus.CONFIRMED) \
+                .values_list("member_id", flat=True)
+            when = clock.local_iso(activity.starts_at)[5:16].replace("T", " ")
+            await inbox.send_system(member_ids=people, topic="activity.reminder",
+                                    title=f"活动提醒：{activity.title}",
+                                    body=f"{when} {activity.place}".strip(),
+                                    ref_type="activity", ref_id=activity.id)
+            sent += 1
+    return sent
+
+
 # -- sign-up -------------------------------------------------------------------------------------
 
 async def _claim_seat(activity: Activity, unit_id: int | None) -> bool:
@@ -435,6 +454,8 @@ async def cancel_signup(*, activity_id: int, member_id: int) -> Signup:
     now = clock.now()
     if now >= activity.signup_closes_at:
         raise SignupClosed(closed_at=activity.signup_closes_at)
+    if await Checkin.exists(activity_id=activity_id, member_id=member_id):
+        raise AlreadyCheckedIn()  # attended: the sign-up stays, so the figures agree
     async with in_transaction():
         row = await Signup.filter(activity_id=activity_id, member_id=member_id).select_for_update().first()
         if row is None or row.status is SignupStatus.CANCELLED:
@@ -514,10 +535,11 @@ async def _record_checkin(activity: Activity, *, member_id: int, method: Checkin
     existing = await Checkin.get_or_none(activity_id=activity.id, member_id=member_id)
     if existing is not None:
         return CheckinResult(existing, False)
-    confirmed = await Signup.exists(activity_id=activity.id, member_id=member_id,
-                                    status=SignupStatus.CONFIRMED)
+    status = await Signup.filter(activity_id=activity.id, member_id=member_id).values_list(
+        "status", flat=True)
+    confirmed = SignupStatus.CONFIRMED in status
     if not confirmed and not activity.walk_ins:
-        raise CheckinError("not_signed_up")
+        raise CheckinError("waitlisted" if SignupStatus.WAITLISTED in status else "not_signed_up")
     unit_id, _ = await member_context(member_id)
     try:
         async with in_transaction():

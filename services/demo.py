@@ -14,7 +14,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from models.org import Liaison, Member, Role, Unit, Zone
-from services import clock, org
+from services import clock, rotations
 from services.auth import hash_password
 
 ZONE_NAMES = ["第一", "第二", "第三", "第四", "第五", "第六", "第七", "第八", "第九", "第十"]
@@ -94,7 +94,7 @@ async def load_demo(*, admin_password: str | None, seed: int = 2026) -> DemoResu
             if zone is not None:
                 await Liaison.get_or_create(member_id=staff.id, zone_id=zone.id)
     year, _ = clock.quarter_of(clock.now())
-    generated = await org.generate_rotations(year=year)
+    generated = await rotations.generate_rotations(year=year)
     return DemoResult(
         loaded=loaded, zones=await Zone.all().count(), units=await Unit.all().count(),
         members=await Member.filter(unit_id__isnull=False).count(), admin_username="admin",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,7 +35,7 @@ from models.notices import (
     SubscriptionGrant,
     UnitReceipt,
 )
-from models.org import Member, Unit
+from models.org import Member, Role, Unit
 from services import audience as audience_rules
 from services import clock, files, inbox
 from services.audience import AudienceOutOfScope
@@ -45,8 +46,8 @@ from services.errors import Forbidden, NotFound, ServiceError
 from services.push import Pusher
 
 PUSH_CHUNK = 50
-PUSH_LEASE = timedelta(minutes=10)
-STALE_AFTER = timedelta(seconds=30)
+PUSH_LEASE = timedelta(seconds=20)  # renewed before every chunk: a dead worker's batch is free soon
+STALE_AFTER = timedelta(seconds=30)  # handed over this long ago and not done: hand it over again
 
 
 class NoticeNotFound(NotFound):
@@ -97,20 +98,28 @@ async def create(principal: Principal, *, title: str, body: str, audience: dict[
 
 
 async def resolve_audience(audience: dict[str, Any]) -> list[int]:
-    """Active members named by the audience: the union of everyone, zones, units and roles."""
-    qs = Member.filter(is_active=True, unit_id__isnull=False)
-    if not audience.get("all"):
-        q = Q(id__in=[])
-        if audience.get("zone_ids"):
-            q |= Q(unit__zone_id__in=audience["zone_ids"])
-        if audience.get("unit_ids"):
-            q |= Q(unit_id__in=audience["unit_ids"])
-        if audience.get("roles"):
-            q |= Q(role__in=audience["roles"])
-        if audience.get("member_ids"):
-            q |= Q(id__in=audience["member_ids"])
-        qs = qs.filter(q)
-    return sorted(await qs.values_list("id", flat=True))
+    """Active people named by the audience (see services/audience.py): the union of everyone,
+    zones and units, narrowed to `roles` when given; `committee` adds the committee staff."""
+    roles = set(audience.get("roles") or [])
+    people = Member.filter(is_active=True, unit_id__isnull=False)
+    if audience.get("all"):
+        pass
+    elif audience.get("zone_ids") or audience.get("unit_ids"):
+        people = people.filter(Q(unit__zone_id__in=audience.get("zone_ids") or [])
+                               | Q(unit_id__in=audience.get("unit_ids") or []))
+    elif not roles - {"committee"}:
+        people = people.filter(id__in=[])  # only the committee was named (or member_ids below)
+    unit_roles = roles - {"committee"}
+    if unit_roles and "member" not in unit_roles:  # "member" names every member, admins too
+        people = people.filter(role__in=sorted(unit_roles))
+    ids = set(await people.values_list("id", flat=True))
+    if "committee" in roles:
+        ids |= set(await Member.filter(is_active=True, role__in=[Role.COMMITTEE, Role.LIAISON])
+                   .values_list("id", flat=True))
+    if audience.get("member_ids"):  # system messages name their people
+        ids |= set(await Member.filter(id__in=audience["member_ids"], is_active=True)
+                   .values_list("id", flat=True))
+    return sorted(ids)
 
 
 async def plan(notice_id: int, *, batch_size: int) -> list[int]:
@@ -150,22 +159,30 @@ async def deliver_batch(notice_id: int, batch_no: int) -> int:
             await InboxItem.bulk_create(
                 [InboxItem(notice_id=notice_id, member_id=m, unit_id=units.get(m), delivered_at=now)
                  for m in batch.member_ids], batch_size=1000, ignore_conflicts=True)
-            await NoticeBatch.filter(id=batch.id, delivered_at__isnull=True).update(delivered_at=now)
+            await NoticeBatch.filter(id=batch.id, delivered_at__isnull=True).update(
+                delivered_at=now, enqueued_at=now)  # the push job is handed over next
         if not await NoticeBatch.exists(notice_id=notice_id, delivered_at__isnull=True):
             await Notice.filter(id=notice_id, delivered_at__isnull=True).update(
                 delivered_at=clock.now(), status=NoticeStatus.DELIVERED)
     return batch.size
 
 
-def _push_data(notice: Notice) -> dict[str, Any]:
+def push_data(notice: Notice) -> dict[str, Any]:
+    """The subscribe message: what it is, when, and what to do (20 characters each at most)."""
+    if notice.kind is NoticeKind.SYSTEM:
+        hint = (notice.body.strip().splitlines() or ["请在小程序中查看详情"])[0]
+    else:
+        hint = "请及时阅读" + ("并确认" if notice.require_ack else "")
     return {"thing1": {"value": notice.title[:20]},
             "time2": {"value": clock.local_iso(notice.created_at)[:16].replace("T", " ")},
-            "thing3": {"value": "请及时阅读" + ("并确认" if notice.require_ack else "")}}
+            "thing3": {"value": hint[:20]}}
 
 
-async def push_batch(notice_id: int, batch_no: int, *, pusher: Pusher, template_id: str) -> Counter[str]:
-    """Push the batch's members once each. The batch is leased, each chunk of rows claimed
-    (NULL -> sending) before it is sent: after a crash, claimed rows are not sent again."""
+async def push_batch(notice_id: int, batch_no: int, *, pusher: Pusher,
+                     template_for: Callable[[str], str]) -> Counter[str]:
+    """Push the batch's members once each. The batch is leased for a short while and the lease
+    renewed before each chunk; each chunk of rows is claimed (NULL -> sending) before it is sent,
+    so after a crash claimed rows are not sent again and the rest is free within seconds."""
     now = clock.now()
     counts: Counter[str] = Counter()
     batch = await NoticeBatch.get_or_none(notice_id=notice_id, batch_no=batch_no)
@@ -173,28 +190,37 @@ async def push_batch(notice_id: int, batch_no: int, *, pusher: Pusher, template_
         return counts
     # A dead worker's lease runs out; rows it had claimed stay claimed (at most one push).
     leased = await NoticeBatch.filter(id=batch.id, pushed_at__isnull=True).filter(
-        Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now)).update(
-        enqueued_at=now + PUSH_LEASE, attempts=batch.attempts + 1)
+        Q(leased_until__isnull=True) | Q(leased_until__lt=now)).update(
+        leased_until=now + PUSH_LEASE, attempts=batch.attempts + 1)
     if not leased:
         return counts
-    notice = await Notice.get(id=notice_id)
-    data = _push_data(notice)
-    await InboxItem.filter(notice_id=notice_id, member_id__in=batch.member_ids,
-                           push_status=PushStatus.SENDING).update(push_status=PushStatus.UNKNOWN)
-    pending = await InboxItem.filter(notice_id=notice_id, member_id__in=batch.member_ids,
-                                     push_status__isnull=True).values_list("id", "member_id")
-    step = min(PUSH_CHUNK, pusher.chunk)
-    for i in range(0, len(pending), step):
-        counts.update(await _push_chunk(pending[i:i + step], pusher=pusher,
-                                        template_id=template_id, data=data))
-    await NoticeBatch.filter(id=batch.id).update(pushed_at=clock.now())
+    try:
+        notice = await Notice.get(id=notice_id)
+        data, template_id = push_data(notice), template_for(notice.topic)
+        await InboxItem.filter(notice_id=notice_id, member_id__in=batch.member_ids,
+                               push_status=PushStatus.SENDING).update(push_status=PushStatus.UNKNOWN)
+        pending = await InboxItem.filter(notice_id=notice_id, member_id__in=batch.member_ids,
+                                         push_status__isnull=True).values_list("id", "member_id")
+        step = min(PUSH_CHUNK, pusher.chunk)
+        for i in range(0, len(pending), step):
+            chunk = pending[i:i + step]
+            await pusher.reserve(len(chunk))  # wait for the rate limit, then hold the lease again
+            await NoticeBatch.filter(id=batch.id).update(leased_until=clock.now() + PUSH_LEASE)
+            counts.update(await _push_chunk(chunk, pusher=pusher, template_id=template_id,
+                                            data=data))
+    except BaseException:
+        # Let the sweeper hand the rest to another run at once (claimed rows stay claimed).
+        await NoticeBatch.filter(id=batch.id, pushed_at__isnull=True).update(
+            leased_until=None, enqueued_at=None)
+        raise
+    await NoticeBatch.filter(id=batch.id).update(pushed_at=clock.now(), leased_until=None)
     return counts
 
 
 async def _push_chunk(rows: list[tuple[int, int]], *, pusher: Pusher, template_id: str,
                       data: dict[str, Any]) -> Counter[str]:
+    """Claim the rows (the rate-limit tokens are already taken), then send at once."""
     ids = [r[0] for r in rows]
-    await pusher.reserve(len(ids))  # wait for the rate limit first, then claim and send at once
     claimed = await InboxItem.filter(id__in=ids, push_status__isnull=True).update(
         push_status=PushStatus.SENDING)
     if claimed != len(ids):  # someone else has them: leave this chunk to them
@@ -252,11 +278,12 @@ async def due_work(*, now: datetime | None = None) -> list[tuple[str, tuple[int,
     undelivered = await NoticeBatch.filter(delivered_at__isnull=True).filter(
         Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale)).values_list("id", "notice_id", "batch_no")
     unpushed = await NoticeBatch.filter(delivered_at__isnull=False, pushed_at__isnull=True).filter(
-        Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale)).values_list("id", "notice_id", "batch_no")
+        Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale)).filter(
+        Q(leased_until__isnull=True) | Q(leased_until__lt=now)).values_list("id", "notice_id", "batch_no")
     for job, rows in (("deliver_notice_batch", undelivered), ("push_notice_batch", unpushed)):
         for bid, nid, bno in rows:
             work.append((job, (nid, bno), f"notice:{nid}:{job}:{bno}:{bucket}"))
-        if rows and job == "deliver_notice_batch":
+        if rows:
             await NoticeBatch.filter(id__in=[r[0] for r in rows]).update(enqueued_at=now)
     return work
 
@@ -412,14 +439,23 @@ async def stats(principal: Principal, notice_id: int) -> dict[str, Any]:
     if own_unit_only:
         base = base.filter(unit_id=principal.unit_id)
     delivered = await base.count()
-    pushed = await base.filter(push_status=PushStatus.SENT).count()
     read = await base.filter(read_at__isnull=False).count()
     acked = await base.filter(acked_at__isnull=False).count()
+    by_push = dict(await base.group_by("push_status").annotate(n=Count("id"))
+                   .values_list("push_status", "n"))
+    pushes = {s.value: by_push.get(s, 0) for s in PushStatus} | {"pending": by_push.get(None, 0)}
+    pushed = pushes[PushStatus.SENT.value]
     per_unit = await _per_unit(notice_id, principal.unit_id if own_unit_only else None)
-    batches = await NoticeBatch.filter(notice_id=notice_id, delivered_at__isnull=False) \
-        .order_by("delivered_at").values_list("delivered_at", "size")
+    # A unit admin sees their unit: its recipients are its members in the audience, each
+    # delivered with their batch (one row each).
+    if own_unit_only:
+        total = delivered
+        batches = [(at, 1) for (at,) in await base.order_by("delivered_at").values_list("delivered_at")]
+    else:
+        total = notice.recipients
+        batches = await NoticeBatch.filter(notice_id=notice_id, delivered_at__isnull=False) \
+            .order_by("delivered_at").values_list("delivered_at", "size")
     s99 = s100 = None
-    total = notice.recipients
     if total and batches:
         reached = 0
         for at, size in batches:
@@ -433,6 +469,7 @@ async def stats(principal: Principal, notice_id: int) -> dict[str, Any]:
         "delivered": delivered, "pushed": pushed, "read": read, "acked": acked,
         "share_delivered": round(delivered / total, 4) if total else None,
         "share_read": round(read / total, 4) if total else None,
+        "pushes": pushes, "scope": "unit" if own_unit_only else "all",
         "seconds_to_deliver_99": s99, "seconds_to_deliver_all": s100, "by_unit": per_unit,
         "units_signed": await UnitReceipt.filter(notice_id=notice_id).count(),
     }

@@ -48,12 +48,27 @@ class Settings(BaseSettings):
                                         description="roster mismatches per WeChat account")
     bind_failures_per_invite_per_hour: int = Field(default=30, ge=1, le=10_000,
                                                    description="roster mismatches per invite code")
-    wechat_notice_template_id: str = "zonehub-notice"
+    wechat_notice_template_id: str = Field(default="zonehub-notice",
+                                           description="subscribe-message template of notices")
+    wechat_activity_template_id: str = Field(
+        default="zonehub-activity", description="activities: reminders, waitlist promotions, cancellations")
+    wechat_supervision_template_id: str = Field(
+        default="zonehub-supervision", description="supervision: assignments, urges, escalations, reviews")
+    wechat_duty_template_id: str = Field(
+        default="zonehub-duty", description="duty: next quarter on duty, three-ones warnings, rotation plans")
+    wechat_funds_template_id: str = Field(
+        default="zonehub-funds", description="funds: subsidy requests and decisions")
     push_per_minute: int = Field(default=600_000, ge=1, description="token bucket shared by all workers")
     push_in_flight: int = Field(default=50, ge=1, le=1000, description="WeChat sends in flight per worker")
     push_retries: int = Field(default=3, ge=0, le=10)
     notice_batch_size: int = Field(default=1000, ge=10, le=10_000)
     notice_remind_after_s: int = Field(default=24 * 3600, ge=60)
+    activity_remind_before_s: int = Field(default=24 * 3600, ge=600, le=7 * 24 * 3600,
+                                          description="signed-up members are reminded this long before the start")
+    duty_notice_before_days: int = Field(default=14, ge=1, le=90,
+                                         description="a unit is told this long before its quarter on duty")
+    rotation_plan_ahead_days: int = Field(default=60, ge=7, le=180,
+                                          description="next year's rotations are generated this long before 1 January")
     wechat_pay_mchid: str | None = Field(default=None, description="merchant id; unset: paying answers 503")
     wechat_pay_serial_no: str = Field(default="", description="serial number of the merchant API certificate")
     wechat_pay_private_key: SecretStr | None = Field(
@@ -109,6 +124,15 @@ class Settings(BaseSettings):
         if not v.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL")
         return v.rstrip("/")
+
+    def template_for(self, topic: str) -> str:
+        """The subscribe-message template of a message kind (its topic's first word)."""
+        kind = topic.split(".", 1)[0]
+        return {"activity": self.wechat_activity_template_id,
+                "supervision": self.wechat_supervision_template_id,
+                "compliance": self.wechat_duty_template_id, "rotation": self.wechat_duty_template_id,
+                "ledger": self.wechat_funds_template_id, "funds": self.wechat_funds_template_id,
+                }.get(kind, self.wechat_notice_template_id)
 
     @property
     def files_dir(self) -> Path:

@@ -332,7 +332,7 @@ async def urge(principal: Principal, *, item_id: int, unit_id: int, note: str) -
     _check_move(fresh, "urge")
     last = fresh.last_urged_at or now
     allowed = last + URGE_INTERVAL
-    raise UrgeTooSoon(next_allowed_at=allowed.isoformat(),
+    raise UrgeTooSoon(next_allowed_at=allowed,
                       retry_after_s=max(1, int((allowed - now).total_seconds()) + 1))
 
 

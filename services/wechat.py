@@ -17,7 +17,8 @@ from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.session.redisstorage import RedisStorage
 
-from services.errors import ServiceError, UpstreamError
+from services.errors import ServiceError, Unavailable, UpstreamError
+from services.redis import create_sync_redis
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class WeChat:
 
     def __init__(self, *, appid: str, secret: str, api_base: str, redis_url: str,
                  timeout_s: float = 5.0) -> None:
-        self._sync_redis = redis.Redis.from_url(redis_url)
+        self._sync_redis = create_sync_redis(redis_url)
         self.client = _Client(appid, secret, api_base=api_base, sync_redis=self._sync_redis,
                               timeout_s=timeout_s)
 
@@ -92,7 +93,10 @@ class WeChat:
             return await asyncio.to_thread(fn, *args, **kwargs)
         except WeChatClientException:
             raise
-        except (requests.RequestException, redis.RedisError, ValueError) as exc:
+        except redis.RedisError as exc:  # our own Redis (the shared access token), not WeChat
+            log.warning("redis failed during a wechat call: %s", type(exc).__name__)
+            raise Unavailable() from None
+        except (requests.RequestException, ValueError) as exc:
             log.warning("wechat call failed: %s", type(exc).__name__)
             raise UpstreamError() from None
 

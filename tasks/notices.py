@@ -35,7 +35,7 @@ async def deliver_notice_batch(ctx: dict[str, Any], notice_id: int, batch_no: in
 async def push_notice_batch(ctx: dict[str, Any], notice_id: int, batch_no: int) -> dict[str, int]:
     settings: Settings = ctx["settings"]
     counts = await notices.push_batch(notice_id, batch_no, pusher=ctx["pusher"],
-                                      template_id=settings.wechat_notice_template_id)
+                                      template_for=settings.template_for)
     return dict(counts)
 
 

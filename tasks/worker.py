@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Any
 
 from arq import cron
 from arq.connections import RedisSettings
+from arq.worker import Worker
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from tortoise.context import get_current_context
 
 from services.db import close_db, init_db
@@ -15,7 +22,8 @@ from services.wechat import WeChat
 from services.pay import WeChatPay
 from services.push import Pusher
 from services.redis import QUEUE_NAME, create_redis
-from tasks.activities import warn_incomplete_rotations
+from tasks import activities, rotations
+from tasks.activities import remind_activities, warn_incomplete_rotations
 from tasks.notices import (
     chase_notices,
     deliver_notice_batch,
@@ -24,6 +32,7 @@ from tasks.notices import (
     sweep_notices,
 )
 from tasks.funds import reconcile_payments
+from tasks.rotations import plan_rotations, tell_next_duty_units
 from tasks.supervision import escalate_supervision
 from tasks.wechat import refresh_wechat_token
 
@@ -61,19 +70,56 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         await close_db()
 
 
-def redis_settings() -> RedisSettings:
-    url = get_settings().redis_url
+def redis_settings(url: str | None = None) -> RedisSettings:
+    url = url or get_settings().redis_url
     if not url:
         raise RuntimeError("ZONEHUB_REDIS_URL is required for the worker")
-    return RedisSettings.from_dsn(url)
+    settings = RedisSettings.from_dsn(url)
+    settings.conn_retries = 10**9      # at start-up: wait for Redis, however long it takes
+    settings.conn_retry_delay = 1
+    settings.retry_on_error = [RedisConnectionError]
+    settings.retry = Retry(ExponentialBackoff(cap=1.0, base=0.05), 3)
+    return settings
 
 
-FUNCTIONS: list[Any] = [refresh_wechat_token, warn_incomplete_rotations, plan_notice,
-                        deliver_notice_batch, push_notice_batch, sweep_notices, chase_notices,
-                        escalate_supervision, reconcile_payments]
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class ResilientWorker(Worker):
+    """arq's worker, riding out a Redis outage instead of exiting: a poll that cannot reach Redis
+    waits and tries again (every job is idempotent and its effects are recorded in the database,
+    so a job whose result could not be written is simply run again later)."""
+
+    _down_since: float | None = None
+
+    async def _poll_iteration(self) -> None:
+        try:
+            await super()._poll_iteration()
+        except REDIS_DOWN as exc:
+            if self._down_since is None:
+                self._down_since = time.monotonic()
+                log.warning("redis unreachable (%s); the worker waits for it", type(exc).__name__)
+            await asyncio.sleep(min(5.0, 0.5 + time.monotonic() - self._down_since))
+            return
+        if self._down_since is not None:
+            log.info("redis is back after %.1f s", time.monotonic() - self._down_since)
+            self._down_since = None
+
+
+def run(*, burst: bool = False) -> None:
+    """`zonehub worker`."""
+    kwargs = {k: v for k, v in vars(WorkerSettings).items() if not k.startswith("_")}
+    ResilientWorker(**kwargs, redis_settings=redis_settings(), burst=burst).run()
+
+
+FUNCTIONS: list[Any] = [refresh_wechat_token, warn_incomplete_rotations, remind_activities,
+                        plan_notice, deliver_notice_batch, push_notice_batch, sweep_notices,
+                        chase_notices, escalate_supervision, reconcile_payments, plan_rotations,
+                        tell_next_duty_units]
 CRON_JOBS = [
+    *activities.CRON,
+    *rotations.CRON,
     cron(refresh_wechat_token, minute=set(range(0, 60, 5)), unique=True),
-    cron(warn_incomplete_rotations, minute=7, unique=True, run_at_startup=True),
     cron(sweep_notices, second=set(range(0, 60, 10)), unique=True),
     cron(chase_notices, second=30, unique=True),
     cron(escalate_supervision, second=0, unique=True, run_at_startup=True),  # every minute

@@ -39,6 +39,8 @@ class ZoneRef(BaseModel):
 
 class DutyOut(BaseModel):
     on_duty: bool = Field(description="is my unit on duty in my zone now")
+    zone_has_rotation: bool = Field(description="false: my zone has no rotation now, so no unit "
+                                    "holds duty powers until the committee makes one")
     rotation_id: int | None = None
     zone_id: int | None = None
     year: int | None = None

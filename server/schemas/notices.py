@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from server.schemas.activities import Audience
 from server.schemas.common import In, Instant, Out
+from services import clock
 from server.schemas.files import AttachmentOut, Attachments
 
 class NoticeIn(In):
@@ -26,6 +27,8 @@ class NoticeIn(In):
     def _ack_deadline(self) -> NoticeIn:
         if self.ack_due_at is not None and not self.require_ack:
             raise ValueError("设置 ack_due_at 时须同时设置 require_ack")
+        if self.ack_due_at is not None and self.ack_due_at <= clock.now():
+            raise ValueError("确认截止时间须晚于现在")
         return self
 
 
@@ -46,9 +49,13 @@ class UnitStats(BaseModel):
 class NoticeStatsOut(Out):
     notice_id: int
     status: str
-    recipients: int
+    recipients: int = Field(description="the audience; for a unit admin, their unit's members in it")
     delivered: int
-    pushed: int
+    pushed: int = Field(description="pushes WeChat accepted (pushes.sent)")
+    pushes: dict[str, int] = Field(description="inbox rows by push outcome: sent, unknown (a worker "
+                                   "died while sending: maybe pushed, never resent), failed, "
+                                   "refused, no_grant, sending, pending (not tried yet)")
+    scope: Literal["all", "unit"]
     read: int
     acked: int
     share_delivered: float | None

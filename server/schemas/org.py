@@ -9,16 +9,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from server.schemas.auth import MemberOut, UnitRef
 from server.schemas.common import Id, In, Out
-
-
-class RotationOut(Out):
-    id: int
-    zone_id: int
-    unit: UnitRef
-    year: int
-    quarter: int
-    starts_at: datetime
-    ends_at: datetime
+from server.schemas.rotations import RotationOut
 
 
 class ZoneOut(Out):
@@ -73,10 +64,6 @@ class MembersOut(Out):
     next_cursor: int | None
 
 
-class RotationsOut(Out):
-    items: list[RotationOut]
-
-
 class UnitsQuery(In):
     zone_id: Id | None = None
 
@@ -85,31 +72,6 @@ class MembersQuery(In):
     role: Annotated[str, StringConstraints(pattern=r"^(member|unit_admin)$")] | None = None
     after_id: int = Field(default=0, ge=0, le=999_999_999)
     limit: int = Field(default=200, ge=1, le=1000)
-
-
-class RotationsQuery(In):
-    year: int | None = Field(default=None, ge=2000, le=2100)
-
-
-class GenerateIn(In):
-    year: int = Field(ge=2000, le=2100)
-
-
-class GenerateOut(Out):
-    year: int
-    created: int
-    existing: int
-
-
-class DutyChangeIn(In):
-    unit_id: Id
-    reason: Annotated[str, StringConstraints(min_length=2, max_length=500)]
-
-
-class ImportRowError(BaseModel):
-    row: int = Field(description="1-based row number in the file, header being row 1")
-    field: str | None
-    msg: str
 
 
 class ImportOut(Out):

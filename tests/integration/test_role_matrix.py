@@ -97,6 +97,9 @@ def cases(w: dict[str, Any]) -> list[Case]:
         Case("GET", "/units/{u1}/members", {"unit_admin", "liaison", "committee"},
              note="the unit admin's own unit"),
         Case("POST", "/rotations/generate", {"committee"}, {"year": w["year"]}),
+        Case("GET", "/rotation-plans/{year}", {"liaison", "committee"}),
+        Case("POST", "/rotation-plans/{year}/confirm", {"committee"}),
+        Case("PUT", "/zones/{z2}/duty-order", {"committee"}, {"unit_ids": w["z2_units"]}),
         Case("POST", "/zones/{z2}/duty-change", {"committee"}, {"unit_id": w["u2"], "reason": "调整"}),
         Case("POST", "/org/import", {"committee"}, _csv_form),
         # activities
@@ -233,6 +236,7 @@ async def world(client: TestClient[Any, Any], city: City) -> dict[str, Any]:
     lesson = {"kind": "party_lesson", "title": "党课", "starts_at": _iso(timedelta(days=2)),
               "ends_at": _iso(timedelta(days=2, hours=1))}
     w: dict[str, Any] = {"z1": z1, "z2": z2, "u1": plain.id, "u2": u2.id, "year": year,
+                         "z2_units": [u.id for u in city.units[z2]],
                          "quarter": f"{year}Q{quarter}", "inside": inside, "member_id": member.id}
     w["a2"] = (await post("/activities", {**lesson, "zone_id": z2}))["id"]
     w["a2x"] = (await post("/activities", {**lesson, "zone_id": z2}))["id"]
@@ -277,7 +281,8 @@ async def run_matrix(client: TestClient[Any, Any], w: dict[str, Any],
     should be refused cannot change what the allowed ones then see."""
     problems = []
     for case in [c for c in cases(w) if only(c)]:
-        path = "/api/v1" + case.path.format(**{k: v for k, v in w.items() if not isinstance(v, dict)})
+        path = "/api/v1" + case.path.format(**{k: v for k, v in w.items()
+                                              if isinstance(v, (int, str))})
         for role in sorted(ROLES, key=lambda r: r in case.allowed):
             headers = {**(bearer(w["tokens"][role]) if role != "anonymous" else {}), **case.headers}
             kwargs: dict[str, Any] = {"params": case.query}

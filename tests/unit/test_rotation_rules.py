@@ -8,7 +8,7 @@ import pytest
 
 from models.org import Unit
 from services import clock
-from services.org import duty_order, next_unit
+from services.rotations import duty_order, next_unit
 
 
 def _unit(id_: int, strength: int, order: int | None = None) -> Unit:
