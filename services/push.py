@@ -56,6 +56,7 @@ class Pusher:
         self.redis = redis
         self.url = f"{api_base}/cgi-bin/message/subscribe/send"
         self.per_minute = per_minute
+        self.burst = max(1, per_minute // 60)  # the bucket holds one second's worth, no more
         self.retries = retries
         self.backoff_s = backoff_s
         self._slots = asyncio.Semaphore(in_flight)
@@ -96,7 +97,7 @@ class Pusher:
             while self._local_tokens <= 0:
                 want = max(1, min(50, self.per_minute // 600))
                 got = int(await self._bucket(keys=[key("push-bucket")], args=[
-                    self.per_minute, self.per_minute / 60_000, int(time.time() * 1000), want]))
+                    self.burst, self.per_minute / 60_000, int(time.time() * 1000), want]))
                 if got:
                     self._local_tokens += got
                 else:

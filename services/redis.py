@@ -17,7 +17,8 @@ SOCKET_TIMEOUT_S = 2.0  # a frozen Redis answers a prompt 503, not a hung reques
 def _resilience() -> dict[str, object]:
     # A restarted Redis leaves dead connections in the pool: retry those on a fresh one. A Redis
     # that does not answer is not retried: the request fails fast (503) instead of piling up.
-    return {"retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), 3),
+    # (Retry retries TimeoutError by default: say which errors, or each attempt waits again.)
+    return {"retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), 3, supported_errors=(ConnectionError,)),
             "retry_on_error": [ConnectionError], "health_check_interval": 30,
             "socket_timeout": SOCKET_TIMEOUT_S, "socket_connect_timeout": SOCKET_TIMEOUT_S}
 

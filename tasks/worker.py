@@ -78,7 +78,8 @@ def redis_settings(url: str | None = None) -> RedisSettings:
     settings.conn_retries = 10**9      # at start-up: wait for Redis, however long it takes
     settings.conn_retry_delay = 1
     settings.retry_on_error = [RedisConnectionError]
-    settings.retry = Retry(ExponentialBackoff(cap=1.0, base=0.05), 3)
+    settings.retry = Retry(ExponentialBackoff(cap=1.0, base=0.05), 3,
+                           supported_errors=(RedisConnectionError,))
     return settings
 
 
