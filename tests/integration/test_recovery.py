@@ -19,7 +19,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from fakewechat import FakeWeChat
-from models.notices import InboxItem, Notice, NoticeKind, NoticeStatus, PushStatus
+from models.notices import InboxItem, Notice, NoticeBatch, NoticeKind, NoticeStatus, PushStatus
 from models.org import Member
 from server.app import create_app
 from services.settings import Settings
@@ -108,7 +108,7 @@ async def test_pushes_left_by_a_killed_worker_resume_within_a_minute(
     second = _worker(settings, settings.redis_url or "")  # no clock moved, no queue cleaned
     try:
         async def all_done() -> bool:
-            return not await InboxItem.filter(notice_id=sent["id"], push_status__isnull=True).exists()
+            return not await NoticeBatch.filter(notice_id=sent["id"], pushed_at__isnull=True).exists()
 
         await _until(all_done, 90)
         resumed_in = time.monotonic() - killed_at
