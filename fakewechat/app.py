@@ -458,7 +458,7 @@ def run(
 ) -> None:
     """Serve the fake until interrupted."""
     app = create_app(appid=appid, secret=secret, pay_keys=pay_keys, auto_notify=auto_notify)
-    web.run_app(app, host=host, port=port, access_log=None)
+    web.run_app(app, host=host, port=port, access_log=None, shutdown_timeout=1.0)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -44,6 +44,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     except ImportError:
         pass
     web.run_app(create_app(settings), host=args.host, port=args.port, access_log=None,
+                shutdown_timeout=5.0,
                 print=lambda s: print(s.replace("http://", "zonehub API on http://", 1)))
 
 
@@ -89,7 +90,17 @@ def cmd_demo(args: argparse.Namespace) -> None:
     async def run() -> Any:
         return await load_demo(admin_password=password)
 
-    result = asyncio.run(_with_db(settings, run))
+    async def run_and_apply_password() -> Any:
+        result = await load_demo(admin_password=password)
+        if password and not result.admin_password:
+            # The admin exists already: ZONEHUB_ADMIN_PASSWORD set later takes effect now.
+            from services.auth import set_password
+
+            if await set_password(username="admin", password=password, only_if_different=True):
+                print("admin password set from ZONEHUB_ADMIN_PASSWORD")
+        return result
+
+    result = asyncio.run(_with_db(settings, run_and_apply_password))
     state = "loaded" if result.loaded else "already present (unchanged)"
     print(f"demo city {state}: {result.zones} zones, {result.units} units, "
           f"{result.members} members; rotations created: {result.rotations_created}")
@@ -98,6 +109,28 @@ def cmd_demo(args: argparse.Namespace) -> None:
               "set ZONEHUB_ADMIN_PASSWORD to choose it")
     elif result.loaded:
         print("committee login: admin / $ZONEHUB_ADMIN_PASSWORD  (also liaison1..liaison5)")
+
+
+def cmd_admin_reset_password(args: argparse.Namespace) -> None:
+    """Set a staff account's password (a new random one unless --password); its tokens end."""
+    from services.auth import StaffNotFound, set_password
+
+    settings = _settings()
+    wanted = args.password or (settings.admin_password.get_secret_value()
+                               if settings.admin_password and args.username == "admin" else None)
+
+    async def run() -> str | None:
+        return await set_password(username=args.username, password=wanted)
+
+    try:
+        new = asyncio.run(_with_db(settings, run))
+    except StaffNotFound:
+        print(f"zonehub: no staff account named {args.username!r}", file=sys.stderr)
+        raise SystemExit(1) from None
+    if wanted:
+        print(f"password of {args.username} set")
+    else:
+        print(f"new password of {args.username}: {new}")
 
 
 def cmd_import(args: argparse.Namespace) -> None:
@@ -198,13 +231,19 @@ def cmd_up(args: argparse.Namespace) -> None:
     pay_dir = settings.data_dir / "pay-keys"
     env.update(_fake_pay_env(settings, pay_dir, env, api=f"http://{args.host}:{args.port}"))
     me = [sys.executable, "-m", "server.cli"]
+
+    def spawn(*cmd: str) -> None:
+        # Its own session: Ctrl-C reaches `zonehub up` alone, which then stops the children
+        # in order (the worker before the Redis it depends on), quietly.
+        children.append(subprocess.Popen([*me, *cmd], env=env, start_new_session=True))
+
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         subprocess.run([*me, "migrate"], env=env, check=True)
         subprocess.run([*me, "demo"], env=env, check=True)
-        children.append(subprocess.Popen([*me, "fake-wechat", "--port", str(wechat_port),
-                                          "--pay-keys", str(pay_dir), "--auto-notify"], env=env))
-        children.append(subprocess.Popen([*me, "serve", "--host", args.host, "--port", str(args.port)], env=env))
-        children.append(subprocess.Popen([*me, "worker"], env=env))
+        spawn("fake-wechat", "--port", str(wechat_port), "--pay-keys", str(pay_dir), "--auto-notify")
+        spawn("serve", "--host", args.host, "--port", str(args.port))
+        spawn("worker")
         _wait_port(wechat_port)
         _wait_port(args.port)
         base = f"http://{args.host}:{args.port}"
@@ -212,9 +251,9 @@ def cmd_up(args: argparse.Namespace) -> None:
 zonehub is up:
   API        {base}/api/v1/health
   API docs   {base}/api/docs  (OpenAPI: {base}/api/openapi.json)
-  fake WeChat {env['ZONEHUB_WECHAT_API_BASE']}  (messages: /_fake/messages; pay an order: POST /_fake/pay/orders/<out_trade_no>/succeed)
-Demo logins:
-  committee  POST /api/v1/auth/login {{"username": "admin", "password": ...}} (printed above on first load, or ZONEHUB_ADMIN_PASSWORD)
+  fake WeChat {env['ZONEHUB_WECHAT_API_BASE']}  (controls: docs/fake-wechat.md)
+Demo logins (docs/demo.md):
+  committee  POST /api/v1/auth/login {{"username": "admin", "password": ...}} (printed above on first load, or ZONEHUB_ADMIN_PASSWORD; `zonehub admin reset-password` sets a new one)
   member     POST /api/v1/auth/wechat {{"code": "test-demo-1"}}
   unit admin POST /api/v1/auth/wechat {{"code": "test-demo-admin-1"}}
 Ctrl-C stops everything.""", flush=True)
@@ -224,18 +263,24 @@ Ctrl-C stops everything.""", flush=True)
         if failed:
             print(f"zonehub: a process stopped: {failed}", file=sys.stderr)
     except KeyboardInterrupt:
-        print("\nstopping…")
+        print("\nstopping…", flush=True)
     except subprocess.CalledProcessError as exc:
         print(f"zonehub: {exc}", file=sys.stderr)
     finally:
-        for child in reversed(children):
-            if child.poll() is None:
-                child.send_signal(signal.SIGINT if child is not children[0] else signal.SIGTERM)
-        for child in children:
+        stop_children(children)
+
+
+def stop_children(children: list[subprocess.Popen[bytes]], *, timeout_s: float = 10.0) -> None:
+    """Stop the last started first (worker, API, fake WeChat, then Redis), each before the next,
+    so nothing loses a dependency while it shuts down."""
+    for child in reversed(children):
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
             try:
-                child.wait(timeout=10)
+                child.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
                 child.kill()
+                child.wait()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -254,6 +299,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--database-url", default="sqlite://var/makemigrations.sqlite3")
     p.set_defaults(fn=cmd_makemigrations)
     sub.add_parser("demo", help="load the demo city (idempotent)").set_defaults(fn=cmd_demo)
+    p = sub.add_parser("admin", help="administration: reset-password")
+    admin = p.add_subparsers(dest="admin_command", required=True)
+    p = admin.add_parser("reset-password", help="set a staff password (printed when generated)")
+    p.add_argument("--username", default="admin")
+    p.add_argument("--password", help="the new password (default: ZONEHUB_ADMIN_PASSWORD for "
+                                      "admin, else a random one, printed)")
+    p.set_defaults(fn=cmd_admin_reset_password)
     p = sub.add_parser("import", help="import units or members from CSV/XLSX")
     p.add_argument("file")
     p.add_argument("--kind", choices=["units", "members"])

@@ -258,6 +258,26 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
+class StaffNotFound(ServiceError):
+    code, http_status, default_message = "staff_not_found", 404, "找不到该工作人员账号"
+
+
+async def set_password(*, username: str, password: str | None = None, only_if_different: bool = False) -> str | None:
+    """Set a staff account's password (a new random one when none is given); every token it
+    holds stops working. With `only_if_different`, nothing changes when the password already
+    verifies (start-up applying ZONEHUB_ADMIN_PASSWORD). Returns the password set, or None."""
+    member = await Member.get_or_none(username=username)
+    if member is None:
+        raise StaffNotFound(username=username)
+    if only_if_different and password is not None and await asyncio.to_thread(
+            verify_password, member.password_hash, password):
+        return None
+    password = password or secrets.token_urlsafe(12)
+    await Member.filter(id=member.id).update(password_hash=await asyncio.to_thread(hash_password, password),
+                                             token_version=F("token_version") + 1)
+    return password
+
+
 async def set_role(*, member_id: int, role: Role) -> None:
     """Change a member's role; every token they hold stops working."""
     updated = await Member.filter(id=member_id).update(
