@@ -1,6 +1,6 @@
-"""Funds: contribution drives paid through WeChat Pay or recorded offline, their running totals,
-refunds, and each zone's fund ledger. Money is integer fen everywhere. Nothing here is edited
-or deleted once it counts: a correction is a reversing row."""
+"""Funds: contribution drives paid through WeChat Pay or recorded offline, their running totals
+and refunds (each zone's fund ledger: models/ledger.py). Money is integer fen everywhere. Nothing
+here is edited or deleted once it counts: a correction is a reversing row."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from enum import StrEnum
 from tortoise import fields
 from tortoise.models import Model
 
-from models.org import Zone
 
 
 class CampaignKind(StrEnum):
@@ -44,29 +43,6 @@ class RefundStatus(StrEnum):
     CLOSED = "closed"
     ABNORMAL = "abnormal"
     FAILED = "failed"        # WeChat Pay refused the request
-
-
-class Direction(StrEnum):
-    INCOME = "income"
-    EXPENSE = "expense"
-
-
-class EntryCategory(StrEnum):
-    DUTY_UNIT = "duty_unit"                  # income: paid by the duty unit
-    MEMBER_UNIT = "member_unit"              # income: raised by a member unit
-    COMMITTEE_SUBSIDY = "committee_subsidy"  # income: approved by the committee before booking
-    CAMPAIGN = "campaign"                    # income: a closed zone_fund drive
-    OTHER_INCOME = "other_income"
-    VENUE_RENT = "venue_rent"                # expense
-    MATERIALS = "materials"
-    EVENT_COSTS = "event_costs"
-    OTHER_EXPENSE = "other_expense"
-
-
-class EntryStatus(StrEnum):
-    PENDING = "pending"      # a subsidy waiting for the committee
-    BOOKED = "booked"
-    REJECTED = "rejected"
 
 
 class Campaign(Model):
@@ -176,36 +152,3 @@ class Refund(Model):
         ordering = ["-id"]
         unique_together = (("contribution_id", "idempotency_key"),)
         indexes = (("status", "next_check_at"),)
-
-
-class FundEntry(Model):
-    """One line of a zone fund ledger. Booked lines are never changed: a correction is a line
-    with the opposite amount that names the line it reverses."""
-
-    id = fields.IntField(primary_key=True)
-    zone: fields.ForeignKeyRelation[Zone] = fields.ForeignKeyField(
-        "models.Zone", related_name="fund_entries", on_delete=fields.RESTRICT)
-    zone_id: int
-    direction = fields.CharEnumField(Direction, max_length=8)
-    category = fields.CharEnumField(EntryCategory, max_length=24)
-    status = fields.CharEnumField(EntryStatus, max_length=8, default=EntryStatus.BOOKED)
-    amount_fen = fields.BigIntField(description="negative only on a reversing line")
-    unit_id = fields.IntField(null=True, description="the paying unit of duty_unit and member_unit income")
-    campaign_id = fields.IntField(null=True, unique=True)
-    description = fields.CharField(max_length=200)
-    attachments = fields.JSONField(default=list)
-    occurred_on = fields.DateField()
-    idempotency_key = fields.CharField(max_length=64, null=True)
-    recorded_by_id = fields.IntField()
-    decided_by_id = fields.IntField(null=True)
-    decided_at = fields.DatetimeField(null=True)
-    decision_note = fields.CharField(max_length=200, default="")
-    reverses_id = fields.IntField(null=True, unique=True)
-    booked_at = fields.DatetimeField(null=True)
-    created_at = fields.DatetimeField(auto_now_add=True)
-
-    class Meta:
-        table = "fund_entry"
-        ordering = ["id"]
-        unique_together = (("zone_id", "idempotency_key"),)
-        indexes = (("zone_id", "status", "booked_at"),)

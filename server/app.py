@@ -10,7 +10,21 @@ from aiohttp import web
 from arq.connections import ArqRedis
 
 from server import auth as auth_routes
-from server import activities, files, funds, ledger, meta, notices, org, rotations, supervision
+from server import (
+    activities,
+    attendance,
+    checkins,
+    contests,
+    files,
+    funds,
+    ledger,
+    meta,
+    notices,
+    org,
+    rotations,
+    signups,
+    supervision,
+)
 from server.jsonutil import json_response
 from server.keys import ARQ, AUTH, PASS_SIGNER, PAY, REDIS, SETTINGS, VALIDATE_RESPONSES, WECHAT
 from server.middlewares import error_middleware
@@ -26,7 +40,8 @@ from services.wechat import WeChat
 log = logging.getLogger("zonehub")
 
 ROUTERS: list[Router] = [meta.router, auth_routes.router, org.router, rotations.router,
-                         activities.router,
+                         activities.router, signups.router, checkins.router, attendance.router,
+                         contests.router,
                          notices.router, supervision.router, files.router, funds.router,
                          ledger.router]
 MAX_BODY_BYTES = 6 * 1024 * 1024

@@ -20,7 +20,8 @@ from tortoise.exceptions import (
 
 from server.jsonutil import json_response
 from server.keys import REQUEST_ID
-from services.errors import Busy, Conflict, NotFound, ServiceError, Unavailable
+from services import constraints
+from services.errors import Busy, NotFound, ServiceError, Unavailable
 
 log = logging.getLogger("zonehub.http")
 
@@ -67,10 +68,16 @@ async def error_middleware(request: web.Request, handler: web.Handler) -> web.St
         response = _error(Busy())
     except DoesNotExist:
         response = _error(NotFound())
-    except IntegrityError:
-        log.info("integrity error on %s %s", request.method, request.path)
-        response = _error(Conflict())
-    except (DBConnectionError, OperationalError, TransactionManagementError, OSError,
+    except IntegrityError as exc:
+        err = constraints.from_integrity(exc)
+        log.info("constraint refused %s %s: %s", request.method, request.path, err.code)
+        response = _error(err)
+    except OperationalError as exc:
+        known = constraints.from_operational(exc)
+        if known is None:
+            log.exception("dependency failure on %s %s", request.method, request.path)
+        response = _error(known or Unavailable())
+    except (DBConnectionError, TransactionManagementError, OSError,
             asyncpg.exceptions.PostgresConnectionError, asyncpg.exceptions.InterfaceError,
             asyncpg.exceptions.OperatorInterventionError,  # shutting down, cannot connect now
             redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, asyncio.TimeoutError):

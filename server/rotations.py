@@ -7,7 +7,6 @@ from typing import Any
 
 from aiohttp import web
 
-from server import serialize
 from server.routing import Access, Router, path_int
 from server.schemas.rotations import (
     DutyChangeIn,
@@ -21,8 +20,7 @@ from server.schemas.rotations import (
 )
 from services import rotations as svc
 from services.auth import Principal
-from services.errors import InvalidInput, UnitNotFound, ZoneNotFound
-from services.org import UnitNotInZone
+from services.errors import InvalidInput, UnitNotFound, UnitNotInZone, ZoneNotFound
 
 router = Router()
 TAGS = ["rotations"]
@@ -35,8 +33,7 @@ YEAR = r"/rotation-plans/{year:\d{4}}"
               summary="The zone's rotations, filter year")
 async def list_rotations(request: web.Request, *, principal: Principal,
                          query: RotationsQuery) -> dict[str, Any]:
-    rotations = await svc.list_rotations(path_int(request, "zone_id"), year=query.year)
-    return {"items": [serialize.rotation(r) for r in rotations]}
+    return {"items": await svc.list_rotations(path_int(request, "zone_id"), year=query.year)}
 
 
 @router.route("POST", "/rotations/generate", access=Access.COMMITTEE, body=GenerateIn,
@@ -51,31 +48,18 @@ async def generate_rotations(request: web.Request, *, principal: Principal,
     return {"year": body.year, **result}
 
 
-async def _plan_out(year: int) -> dict[str, Any]:
-    plan, rotations = await svc.get_plan(year)
-    zones: dict[int, list[dict[str, Any]]] = {}
-    for r in rotations:
-        zones.setdefault(r.zone_id, []).append(serialize.rotation(r))  # type: ignore[arg-type]
-    return {"year": year, "generated_at": plan.generated_at if plan else None,
-            "confirmed_at": plan.confirmed_at if plan else None,
-            "confirmed_by_id": plan.confirmed_by_id if plan else None,
-            "zones": [{"zone_id": z, "rotations": rs} for z, rs in sorted(zones.items())]}
-
-
 @router.route("GET", YEAR, access=Access.STAFF, response=PlanOut, tags=TAGS,
               errors=[svc.YearOutOfRange, svc.PlanNotFound],
               summary="A year's rotations in every zone, and whether the committee confirmed them")
 async def get_plan(request: web.Request, *, principal: Principal) -> dict[str, Any]:
-    return await _plan_out(int(request.match_info["year"]))
+    return await svc.get_plan(int(request.match_info["year"]))
 
 
 @router.route("POST", YEAR + "/confirm", access=Access.COMMITTEE, response=PlanOut, tags=TAGS,
               errors=[svc.YearOutOfRange, svc.PlanNotFound],
               summary="Confirm a year's rotations (the first confirmation stands)")
 async def confirm_plan(request: web.Request, *, principal: Principal) -> dict[str, Any]:
-    year = int(request.match_info["year"])
-    await svc.confirm_plan(principal, year=year)
-    return await _plan_out(year)
+    return await svc.confirm_plan(principal, year=int(request.match_info["year"]))
 
 
 @router.route("PUT", ZONE + "/duty-order", access=Access.COMMITTEE, body=DutyOrderIn,
@@ -85,9 +69,8 @@ async def set_duty_order(request: web.Request, *, principal: Principal,
                          body: DutyOrderIn) -> dict[str, Any]:
     """List every unit of the zone once, in the new order. Rotations that have started are
     history and stay; the ones after follow the new order from the unit on duty now."""
-    rotations = await svc.reorder(principal, zone_id=path_int(request, "zone_id"),
-                                  unit_ids=body.unit_ids)
-    return {"items": [serialize.rotation(r) for r in rotations]}
+    return {"items": await svc.reorder(principal, zone_id=path_int(request, "zone_id"),
+                                       unit_ids=body.unit_ids)}
 
 
 @router.route("POST", ZONE + "/duty-change", access=Access.COMMITTEE, body=DutyChangeIn,
@@ -96,6 +79,5 @@ async def set_duty_order(request: web.Request, *, principal: Principal,
               summary="Hand the rest of the current quarter to another unit (kept in history)")
 async def change_duty(request: web.Request, *, principal: Principal,
                       body: DutyChangeIn) -> dict[str, Any]:
-    rotation = await svc.change_duty_unit(principal, zone_id=path_int(request, "zone_id"),
-                                          unit_id=body.unit_id, reason=body.reason)
-    return serialize.rotation(rotation)  # type: ignore[return-value]
+    return await svc.change_duty_unit(principal, zone_id=path_int(request, "zone_id"),
+                                      unit_id=body.unit_id, reason=body.reason)

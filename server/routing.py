@@ -19,11 +19,17 @@ from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from server.jsonutil import json_response
-from services.messages import field_message
-from server.keys import AUTH, PRINCIPAL, VALIDATE_RESPONSES
+from server.keys import AUTH, PRINCIPAL
 from services.auth import Principal
-from services.errors import Forbidden, InvalidInput, NotAuthenticated, ServiceError
-
+from services.messages import field_message
+from services.errors import (
+    Forbidden,
+    ServiceError,
+    InvalidInput,
+    MultipartInvalid,
+    NotAuthenticated,
+    PayloadTooLarge,
+)
 
 
 class Access(StrEnum):
@@ -52,19 +58,11 @@ class RouteSpec:
     content_type: str = "application/json"
     request_content_type: str | None = None
     idempotency: str | None = None  # "required" or "optional": the Idempotency-Key header
-    replays: bool = False           # a matched retry answers 200 with the first answer
+    replays: bool = False           # a matched retry (result.replayed) answers 200, the first answer
     handler: Callable[..., Awaitable[web.StreamResponse]] | None = field(default=None, repr=False)
 
 
 Handler = Callable[..., Awaitable[Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class Replayed:
-    """What a handler returns for a retry that an idempotency key (or receipt number) matched:
-    the same body as the first time, answered 200 instead of the route's creation status."""
-
-    data: Any
 
 
 def validation_errors(exc: ValidationError, prefix: str) -> list[dict[str, Any]]:
@@ -132,14 +130,6 @@ async def parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
         raise InvalidInput(errors=validation_errors(exc, "body")) from None
 
 
-class MultipartInvalid(ServiceError):
-    code, http_status, default_message = "multipart_invalid", 400, "上传内容格式错误"
-
-
-class PayloadTooLarge(ServiceError):
-    code, http_status, default_message = "payload_too_large", 413, "上传内容过大"
-
-
 @dataclass(frozen=True, slots=True)
 class Part:
     filename: str | None
@@ -178,6 +168,12 @@ async def read_multipart(request: web.Request, *, max_bytes: int) -> dict[str, P
 
 
 def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    """The query parameters through the route's model: undeclared ones are refused too (a
+    misspelt cursor must not quietly return the first page)."""
+    known = {info.alias or name for name, info in model.model_fields.items()}
+    if unknown := sorted(set(request.query) - known):
+        raise InvalidInput(errors=[{"loc": ["query", name], "msg": "不允许的参数",
+                                    "type": "extra_forbidden"} for name in unknown])
     data: dict[str, Any] = {}
     for name, info in model.model_fields.items():
         values = request.query.getall(info.alias or name, [])
@@ -201,7 +197,7 @@ def idempotency_key(request: web.Request) -> str | None:
     """The `Idempotency-Key` header, when sent: 1 to 64 printable ASCII characters (a UUID fits)."""
     raw = request.headers.get("Idempotency-Key")
     if raw is not None and not _IDEMPOTENCY_KEY.match(raw):
-        raise invalid(["header", "Idempotency-Key"], "1 to 64 printable ASCII characters without spaces")
+        raise invalid(["header", "Idempotency-Key"], "须为 1 至 64 个可打印 ASCII 字符，不含空格")
     return raw
 
 
@@ -263,11 +259,15 @@ class Router:
                 if isinstance(result, web.StreamResponse):
                     return result
                 answer_status, headers = status, None
-                if isinstance(result, Replayed):  # an idempotent retry: the first answer, as 200
-                    result, answer_status, headers = result.data, 200, {"Idempotent-Replayed": "true"}
-                if adapter is not None and request.app.get(VALIDATE_RESPONSES, False):
-                    adapter.validate_python(result)  # tests: every answer matches its spec
-                return json_response(result, status=answer_status, headers=headers)
+                if getattr(result, "replayed", False) is True:  # an idempotent retry: 200
+                    answer_status, headers = 200, {"Idempotent-Replayed": "true"}
+                if adapter is None:
+                    return json_response(result, status=answer_status, headers=headers)
+                # The declared response model renders the service's typed result: what is
+                # answered is exactly what the spec says, fields and formats.
+                rendered = adapter.dump_json(adapter.validate_python(result, from_attributes=True))
+                return web.Response(body=rendered, status=answer_status, headers=headers,
+                                    content_type="application/json")
 
             handler.__name__ = fn.__name__
             handler.__doc__ = fn.__doc__

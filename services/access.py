@@ -14,18 +14,11 @@ from datetime import datetime
 from models.org import Liaison, Rotation, Unit
 from services import clock
 from services.auth import Principal
-from services.errors import Forbidden, ServiceError
-
-
-class NotOnDuty(ServiceError):
-    code, http_status, default_message = "not_on_duty", 403, "本单位当前不是该网络区的轮值单位"
-
-
-class NoRotation(ServiceError):
-    """The zone has no rotation now: nobody holds duty powers until the committee makes one."""
-
-    code, http_status, default_message = ("no_rotation", 403,
-                                          "该网络区当前没有轮值安排，请联系机关工委生成轮值表")
+from services.errors import (
+    Forbidden,
+    NoRotation,
+    NotOnDuty,
+)
 
 
 async def current_rotation(zone_id: int, *, at: datetime | None = None) -> Rotation | None:

@@ -17,11 +17,11 @@ from __future__ import annotations
 from typing import Any
 
 from models.org import Unit, Zone
-from services.errors import ServiceError, UnitNotFound, ZoneNotFound
-
-
-class AudienceOutOfScope(ServiceError):
-    code, http_status, default_message = "audience_out_of_scope", 403, "只能向本人负责的范围发送"
+from services.errors import (
+    AudienceOutOfScope,
+    UnitNotFound,
+    ZoneNotFound,
+)
 
 
 async def check_exists(audience: dict[str, Any]) -> None:

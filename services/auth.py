@@ -11,6 +11,8 @@ import asyncio
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 import redis.asyncio as aioredis
 from argon2 import PasswordHasher
@@ -19,16 +21,24 @@ from tortoise.expressions import F
 
 from models.org import Member, Role, Unit
 from services import tokens
-from services.errors import (
-    NotFound,
-    RateLimited,
-    ServiceError,
-    TokenInvalid,
-)
 from services.db import fetch_rows
 from services.redis import key
 from services.settings import Settings
+from services.views import View
 from services.wechat import WeChat
+from services.errors import (
+    AccountDisabled,
+    AlreadyBound,
+    BindMismatch,
+    BindTicketInvalid,
+    LoginFailed,
+    NotBound,
+    NotFound,
+    OpenidInUse,
+    RateLimited,
+    StaffNotFound,
+    TokenInvalid,
+)
 
 _PRINCIPAL_SQL = (
     "SELECT m.role, m.unit_id, u.zone_id, m.token_version, m.is_active FROM member m "
@@ -36,38 +46,6 @@ _PRINCIPAL_SQL = (
 _LIAISON_ZONES_SQL = "SELECT zone_id FROM liaison WHERE member_id = $1"
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 _DUMMY_HASH = _hasher.hash("zonehub-dummy-password")
-
-
-class NotBound(ServiceError):
-    code, http_status, default_message = "not_bound", 403, "该微信尚未绑定党员身份，请先绑定"
-
-
-class BindTicketInvalid(ServiceError):
-    code, http_status, default_message = "bind_ticket_invalid", 400, "绑定凭证无效或已过期，请重新登录"
-
-
-class BindMismatch(ServiceError):
-    """The invite code, the name or the phone does not match the roster: one answer for all
-    three, so a guesser never learns which part was right."""
-
-    code, http_status, default_message = ("bind_mismatch", 400,
-                                          "邀请码、姓名或手机号与单位名册不一致，请核对或联系单位管理员")
-
-
-class AlreadyBound(ServiceError):
-    code, http_status, default_message = "already_bound", 409, "该党员已绑定其他微信"
-
-
-class OpenidInUse(ServiceError):
-    code, http_status, default_message = "openid_in_use", 409, "该微信已绑定其他党员"
-
-
-class LoginFailed(ServiceError):
-    code, http_status, default_message = "login_failed", 401, "用户名或密码错误"
-
-
-class AccountDisabled(ServiceError):
-    code, http_status, default_message = "account_disabled", 403, "账号已停用"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +94,12 @@ class Auth:
         self._session_key = tokens.derive_key(secret, "session")
 
     # -- tokens -----------------------------------------------------------------------------
+
+    def session(self, member: Member) -> dict[str, Any]:
+        """What a login answers: a token, when it expires, and who it is for."""
+        token, exp = self.issue_token(member)
+        return {"token": token, "expires_at": datetime.fromtimestamp(exp, UTC),
+                "member": member_view(member)}
 
     def issue_token(self, member: Member) -> tuple[str, int]:
         ttl = (self.settings.staff_token_ttl_s
@@ -244,6 +228,45 @@ class Auth:
         return member
 
 
+def member_view(member: Member) -> View:
+    return View(member, wechat_bound=member.openid is not None)
+
+
+_PROFILE_SQL = (
+    "SELECT m.name, m.phone, u.id AS unit_id, u.name AS unit_name, z.id AS zone_id, "
+    "z.name AS zone_name FROM member m "
+    "LEFT JOIN unit u ON u.id = m.unit_id LEFT JOIN zone z ON z.id = u.zone_id WHERE m.id = $1")
+
+
+async def profile(principal: Principal) -> dict[str, Any]:
+    """`/me`: who I am, my unit and zone, my roles, and whether my unit is on duty now (or my
+    zone has no rotation at all)."""
+    from services import access
+
+    rows = await fetch_rows(_PROFILE_SQL, principal.member_id)
+    if not rows:
+        raise TokenInvalid()
+    name, phone, unit_id, unit_name, zone_id, zone_name = tuple(rows[0])
+    duty = await access.duty_rotation(principal)  # no query unless a unit admin
+    liaison_zones = await access.liaison_zone_ids(principal)
+    roles = member_roles(principal.role)
+    if liaison_zones and "liaison" not in roles:
+        roles.append("liaison")
+    if duty is not None:
+        roles.append("duty_unit")
+        duty_out: dict[str, Any] = {
+            "on_duty": True, "zone_has_rotation": True, "rotation_id": duty.id,
+            "zone_id": duty.zone_id, "year": duty.year, "quarter": duty.quarter,
+            "starts_at": duty.starts_at, "ends_at": duty.ends_at}
+    else:
+        duty_out = {"on_duty": False, "zone_has_rotation": zone_id is None
+                    or await access.current_rotation(zone_id) is not None}
+    return {"id": principal.member_id, "name": name, "phone": phone, "roles": roles,
+            "unit": {"id": unit_id, "name": unit_name} if unit_id is not None else None,
+            "zone": {"id": zone_id, "name": zone_name} if zone_id is not None else None,
+            "duty": duty_out, "liaison_zone_ids": liaison_zones}
+
+
 # -- passwords and roles ----------------------------------------------------------------------
 
 def hash_password(password: str) -> str:
@@ -256,10 +279,6 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
-
-
-class StaffNotFound(ServiceError):
-    code, http_status, default_message = "staff_not_found", 404, "找不到该工作人员账号"
 
 
 async def set_password(*, username: str, password: str | None = None, only_if_different: bool = False) -> str | None:

@@ -37,17 +37,19 @@ async def rotation_status(rotation: Rotation, *, at: datetime | None = None) -> 
     return result
 
 
-async def zone_compliance(zone_id: int, *, year: int, quarter: int) -> dict[str, Any]:
+async def zone_compliance(zone_id: int, *, quarter: str) -> dict[str, Any]:
+    """The "three ones" of each rotation of a zone in a quarter like `2026Q4`."""
+    year, q = clock.parse_quarter(quarter)
     if not await Zone.exists(id=zone_id):
         raise ZoneNotFound(zone_id=zone_id)
-    rotations = await Rotation.filter(zone_id=zone_id, year=year, quarter=quarter) \
+    rotations = await Rotation.filter(zone_id=zone_id, year=year, quarter=q) \
         .select_related("unit").order_by("starts_at")
     items = []
     for r in rotations:
         status = await rotation_status(r)
         status["unit_name"] = r.unit.name
         items.append(status)
-    return {"zone_id": zone_id, "quarter": f"{year}Q{quarter}", "rotations": items}
+    return {"zone_id": zone_id, "quarter": f"{year}Q{q}", "rotations": items}
 
 
 async def warn_incomplete_rotations(*, at: datetime | None = None) -> int:

@@ -18,33 +18,20 @@ from models.activities import (
     ContestRoundKind,
 )
 from services.access import check_duty_zone
-from services.activities import (
-    ActivityCancelled,
-    NotInAudience,
-    check_can_see,
-    get_or_raise,
-    in_audience,
-)
+from services.activities import check_can_see, get_or_raise, in_audience
 from services.auth import Principal
-from services.errors import Forbidden, InvalidInput, ServiceError
+from services.errors import (
+    ActivityCancelled,
+    AlreadyEntered,
+    Forbidden,
+    InvalidInput,
+    NotAContest,
+    NotInAudience,
+    PreliminariesOpen,
+    RoundClosed,
+)
 
 FINAL_ZONE = 0  # the final's row key, so the unique constraint also holds for it
-
-
-class NotAContest(ServiceError):
-    code, http_status, default_message = "not_a_contest", 409, "该活动不是比赛"
-
-
-class RoundClosed(ServiceError):
-    code, http_status, default_message = "round_closed", 409, "该轮比赛已结束评定"
-
-
-class AlreadyEntered(ServiceError):
-    code, http_status, default_message = "already_entered", 409, "已经报送过作品"
-
-
-class PreliminariesOpen(ServiceError):
-    code, http_status, default_message = "preliminaries_open", 409, "还有网络区的初赛未结束"
 
 
 async def _contest(contest_id: int) -> Activity:
@@ -148,8 +135,8 @@ async def entries(principal: Principal, contest_id: int) -> list[ContestEntry]:
     return await ContestEntry.filter(contest_id=contest_id).order_by("zone_id", "id")
 
 
-async def results(principal: Principal, contest_id: int) -> list[dict[str, Any]]:
-    """Results per round, for whoever may see the contest."""
+async def results(principal: Principal, contest_id: int) -> dict[str, Any]:
+    """Results per round (each zone's preliminary, the final), for whoever may see the contest."""
     await check_can_see(principal, await _contest(contest_id))
     rounds = await ContestRound.filter(contest_id=contest_id).order_by("closed_at", "id")
     all_entries = await ContestEntry.filter(contest_id=contest_id)
@@ -165,4 +152,4 @@ async def results(principal: Principal, contest_id: int) -> list[dict[str, Any]]
             zone_id = None
         out.append({"kind": r.kind.value, "zone_id": zone_id, "advance_top": r.advance_top,
                     "closed_at": r.closed_at, "ranking": ranking})
-    return out
+    return {"contest_id": contest_id, "rounds": out}

@@ -19,15 +19,12 @@ from tortoise.expressions import Q
 from models.files import AttachmentRef, Upload
 from services import storage
 from services.auth import Principal
-from services.errors import ServiceError
-from services.storage import AttachmentNotFound
+from services.errors import (
+    AttachmentNotCitable,
+    AttachmentNotFound,
+)
 
 STORED = re.compile(r"^/api/v1/attachments/([0-9a-f]{64})$")
-
-
-class AttachmentNotCitable(ServiceError):
-    code, http_status, default_message = ("attachment_not_citable", 403,
-                                          "只能引用本人或本单位上传的附件")
 
 
 def stored_key(url: str) -> str | None:

@@ -1,13 +1,29 @@
-"""System messages: into members' inboxes with the change that causes them, and to their phones
-by the same rate-limited subscribe-message path as notices (one template per kind of message)."""
+"""Each member's inbox: system messages written into it with the change that causes them (and
+pushed to the phone by the same rate-limited subscribe path as notices, one template per kind of
+message), reading it, read and acknowledgement receipts, a unit admin signing for the unit, and
+the subscribe-message grants members give."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from models.notices import InboxItem, Notice, NoticeBatch, NoticeKind, NoticeStatus
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
+
+from models.notices import (
+    InboxItem,
+    Notice,
+    NoticeBatch,
+    NoticeKind,
+    NoticeStatus,
+    SubscriptionGrant,
+    UnitReceipt,
+)
 from models.org import Liaison, Member, Role
 from services import clock
+from services.auth import Principal
+from services.errors import AckNotRequired, Forbidden, NoticeNotFound
 
 SYSTEM_BATCH = 1000
 
@@ -43,3 +59,65 @@ async def unit_admin_ids(unit_ids: Iterable[int]) -> list[int]:
 
 async def liaison_ids(zone_id: int) -> list[int]:
     return await Liaison.filter(zone_id=zone_id).values_list("member_id", flat=True)
+
+
+# -- reading and receipts -----------------------------------------------------------------------
+
+async def inbox_page(member_id: int, *, cursor: int | None, limit: int) -> dict[str, Any]:
+    """Newest first (`cursor`: the previous page's next_cursor), with the unread count."""
+    qs = InboxItem.filter(member_id=member_id)
+    if cursor is not None:
+        qs = qs.filter(id__lt=cursor)
+    rows = await qs.order_by("-id").limit(limit).select_related("notice")
+    unread = await InboxItem.filter(member_id=member_id, read_at__isnull=True).count()
+    return {"items": rows, "unread": unread,
+            "next_cursor": rows[-1].id if len(rows) == limit else None}
+
+
+async def _item(member_id: int, notice_id: int) -> InboxItem:
+    item = await InboxItem.get_or_none(notice_id=notice_id, member_id=member_id)
+    if item is None:
+        raise NoticeNotFound(notice_id=notice_id)
+    return item
+
+
+async def mark_read(member_id: int, notice_id: int) -> InboxItem:
+    await _item(member_id, notice_id)
+    await InboxItem.filter(notice_id=notice_id, member_id=member_id, read_at__isnull=True).update(
+        read_at=clock.now())
+    return await _item(member_id, notice_id)
+
+
+async def acknowledge(member_id: int, notice_id: int) -> InboxItem:
+    item = await _item(member_id, notice_id)
+    notice = await Notice.get(id=notice_id)
+    if not notice.require_ack:
+        raise AckNotRequired()
+    now = clock.now()
+    if item.read_at is None:
+        await InboxItem.filter(id=item.id, read_at__isnull=True).update(read_at=now)
+    await InboxItem.filter(id=item.id, acked_at__isnull=True).update(acked_at=now)
+    return await _item(member_id, notice_id)
+
+
+async def sign_for_unit(principal: Principal, notice_id: int) -> UnitReceipt:
+    if not principal.is_unit_admin or principal.unit_id is None:
+        raise Forbidden()
+    await _item(principal.member_id, notice_id)
+    try:
+        return await UnitReceipt.create(notice_id=notice_id, unit_id=principal.unit_id,
+                                        signed_by_id=principal.member_id, signed_at=clock.now())
+    except IntegrityError:
+        return await UnitReceipt.get(notice_id=notice_id, unit_id=principal.unit_id)
+
+
+async def record_subscription(member_id: int, *, template_id: str, accept: bool) -> SubscriptionGrant:
+    await SubscriptionGrant.bulk_create([SubscriptionGrant(member_id=member_id, template_id=template_id)],
+                                        ignore_conflicts=True)
+    if accept:
+        await SubscriptionGrant.filter(member_id=member_id, template_id=template_id).update(
+            available=F("available") + 1, accepted_total=F("accepted_total") + 1)
+    else:
+        await SubscriptionGrant.filter(member_id=member_id, template_id=template_id).update(
+            rejected_total=F("rejected_total") + 1)
+    return await SubscriptionGrant.get(member_id=member_id, template_id=template_id)

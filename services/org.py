@@ -4,33 +4,34 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
-from typing import Any
 
 from models.org import Liaison, Member, Role, Rotation, Unit, Zone
 from services import clock
 from services.access import check_unit_scope, current_rotation
-from services.auth import Principal
-from services.errors import Forbidden, ServiceError, UnitNotFound, ZoneNotFound
-
-
-class UnitNotInZone(ServiceError):
-    code, http_status, default_message = "unit_not_in_zone", 400, "该单位不属于这个网络区"
+from services.auth import Principal, member_view
+from services.views import View
+from services.errors import (
+    Forbidden,
+    UnitNotFound,
+    ZoneNotFound,
+)
 
 
 # -- zones and units ------------------------------------------------------------------------------
 
-async def list_zones(*, at: datetime | None = None) -> list[dict[str, Any]]:
+async def list_zones(*, at: datetime | None = None) -> list[View]:
     """Zones with their unit count and the unit on duty now (three queries in all)."""
     at = at or clock.now()
     zones = await Zone.all()
     counts = Counter(await Unit.filter(zone_id__isnull=False).values_list("zone_id", flat=True))
     duty = {r.zone_id: r for r in await Rotation.filter(starts_at__lte=at, ends_at__gt=at)
             .select_related("unit")}
-    return [{"zone": z, "unit_count": counts.get(z.id, 0), "rotation": duty.get(z.id)}
-            for z in zones]
+    return [View(z, unit_count=counts.get(z.id, 0), rotation=duty.get(z.id),
+                 duty_unit=duty[z.id].unit if z.id in duty else None) for z in zones]
 
 
-async def get_zone(zone_id: int) -> dict[str, Any]:
+async def get_zone(zone_id: int) -> View:
+    """One zone with its units (in duty order), its liaisons and the rotation now."""
     zone = await Zone.get_or_none(id=zone_id)
     if zone is None:
         raise ZoneNotFound(zone_id=zone_id)
@@ -39,8 +40,7 @@ async def get_zone(zone_id: int) -> dict[str, Any]:
     rotation = await current_rotation(zone_id)
     if rotation is not None:
         await rotation.fetch_related("unit")
-    return {"zone": zone, "units": units, "liaisons": [l.member for l in liaisons],
-            "rotation": rotation}
+    return View(zone, units=units, liaisons=[link.member for link in liaisons], rotation=rotation)
 
 
 async def list_units(principal: Principal, *, zone_id: int | None = None) -> list[Unit]:
@@ -57,11 +57,12 @@ async def list_units(principal: Principal, *, zone_id: int | None = None) -> lis
 
 
 async def list_members(principal: Principal, *, unit_id: int, role: Role | None = None,
-                       limit: int = 200, after_id: int = 0) -> list[Member]:
+                       limit: int = 200, cursor: int | None = None) -> list[View]:
+    """A unit's roster in id order (`cursor`: the last id of the previous page)."""
     if not await Unit.exists(id=unit_id):
         raise UnitNotFound(unit_id=unit_id)
     await check_unit_scope(principal, unit_id)
-    qs = Member.filter(unit_id=unit_id, id__gt=after_id)
+    qs = Member.filter(unit_id=unit_id, id__gt=cursor or 0)
     if role is not None:
         qs = qs.filter(role=role)
-    return await qs.order_by("id").limit(limit)
+    return [member_view(m) for m in await qs.order_by("id").limit(limit)]

@@ -6,6 +6,7 @@ the same file again changes nothing. Headers may be English or Chinese.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import io
@@ -18,8 +19,10 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from models.org import ImportRun, Member, Role, Unit, Zone
-from services.errors import ServiceError
 from services.messages import field_message
+from services.errors import (
+    ImportInvalid,
+)
 
 MAX_ROWS = 20_000
 MAX_BYTES = 5 * 1024 * 1024
@@ -46,10 +49,6 @@ HEADERS = {
 }
 ROLE_ALIASES = {"": "member", "member": "member", "党员": "member", "unit_admin": "unit_admin",
                 "管理员": "unit_admin", "单位管理员": "unit_admin"}
-
-
-class ImportInvalid(ServiceError):
-    code, http_status, default_message = "import_invalid", 422, "导入文件有错误，未导入任何数据"
 
 
 class _Row(BaseModel):
@@ -182,7 +181,7 @@ def _validate(kind: str, rows: list[dict[str, str]], report: Report) -> list[tup
 
 async def import_table(*, filename: str, content: bytes, kind: str | None,
                        by_member_id: int | None) -> Report:
-    rows = read_table(filename, content)
+    rows = await asyncio.to_thread(read_table, filename, content)  # XLSX parsing: off the loop
     kind = kind or detect_kind(rows)
     if kind not in HEADERS:
         raise ImportInvalid("无法判断导入类型，请指定 kind=units 或 kind=members",

@@ -21,8 +21,12 @@ from wechatpayv3.async_ import AsyncWeChatPay
 from wechatpayv3.async_.type import WeChatPayType  # not wechatpayv3.WeChatPayType: another enum
 
 from services import clock
-from services.errors import ServiceError
 from services.settings import Settings
+from services.errors import (
+    PayNotConfigured,
+    PayRefused,
+    PayUnavailable,
+)
 
 log = logging.getLogger("zonehub.pay")
 
@@ -31,27 +35,6 @@ NOTIFY_MAX_SKEW_S = 300
 #: The headers a notification's signature covers, and the only ones the verification reads.
 NOTIFY_HEADERS = ("Wechatpay-Signature", "Wechatpay-Timestamp", "Wechatpay-Nonce",
                   "Wechatpay-Serial", "Wechatpay-Signature-Type")
-
-
-class PayNotConfigured(ServiceError):
-    code, http_status, default_message = "pay_not_configured", 503, "微信支付尚未配置，暂不能在线缴纳"
-
-
-class PayUnavailable(ServiceError):
-    code, http_status, default_message = "wechat_pay_unavailable", 502, "微信支付暂不可用，请稍后再试"
-
-
-class PayRefused(ServiceError):
-    """WeChat Pay answered 4xx: a business refusal, with its code in `pay_code`."""
-
-    code, http_status, default_message = "wechat_pay_refused", 409, "微信支付拒绝了该请求"
-
-
-class NotificationRejected(ServiceError):
-    """Not verified (timestamp, signature or decryption): nothing in it was believed. WeChat Pay
-    reads `{"code": "FAIL"}` and delivers it again later."""
-
-    code, http_status, default_message = "FAIL", 401, "签名验证失败"
 
 
 @dataclass(frozen=True, slots=True)

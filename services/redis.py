@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import redis as sync_redis
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
@@ -32,11 +33,9 @@ def connection_pool(url: str) -> aioredis.ConnectionPool:
     return aioredis.ConnectionPool.from_url(url, **_resilience())  # type: ignore[arg-type]
 
 
-def create_sync_redis(url: str) -> "redis.Redis":
+def create_sync_redis(url: str) -> sync_redis.Redis:
     """The blocking client wechatpy's token storage needs (used in threads), same timeouts."""
-    import redis
-
-    return redis.Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT_S,
+    return sync_redis.Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT_S,
                                 socket_connect_timeout=SOCKET_TIMEOUT_S)
 
 

@@ -13,6 +13,7 @@ is on duty next.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -21,24 +22,16 @@ from models.org import Member, Role, Rotation, RotationChange, RotationPlan, Uni
 from services import clock, inbox
 from services.access import check_committee
 from services.auth import Principal
-from services.errors import InvalidInput, ServiceError, UnitNotFound, ZoneNotFound
-from services.org import UnitNotInZone
-
-
-class NoCurrentRotation(ServiceError):
-    code, http_status, default_message = "no_current_rotation", 409, "该网络区当前没有轮值安排"
-
-
-class AlreadyOnDuty(ServiceError):
-    code, http_status, default_message = "already_on_duty", 409, "该单位已经是当前轮值单位"
-
-
-class YearOutOfRange(ServiceError):
-    code, http_status, default_message = "year_out_of_range", 400, "年份超出允许范围"
-
-
-class PlanNotFound(ServiceError):
-    code, http_status, default_message = "rotation_plan_not_found", 404, "该年度的轮值表尚未生成"
+from services.errors import (
+    AlreadyOnDuty,
+    InvalidInput,
+    NoCurrentRotation,
+    PlanNotFound,
+    UnitNotFound,
+    UnitNotInZone,
+    YearOutOfRange,
+    ZoneNotFound,
+)
 
 
 # -- the order -----------------------------------------------------------------------------------
@@ -75,14 +68,20 @@ async def list_rotations(zone_id: int, *, year: int | None = None) -> list[Rotat
     return await qs.select_related("unit").order_by("starts_at")
 
 
-async def get_plan(year: int) -> tuple[RotationPlan | None, list[Rotation]]:
-    """A year's plan (None if never generated ahead) and its rotations, zone by zone."""
+async def get_plan(year: int) -> dict[str, Any]:
+    """A year's rotations zone by zone, and whether the committee confirmed them."""
     check_year(year)
     rotations = await Rotation.filter(year=year).select_related("unit").order_by("zone_id", "starts_at")
     plan = await RotationPlan.get_or_none(year=year)
     if plan is None and not rotations:
         raise PlanNotFound(year=year)
-    return plan, rotations
+    zones: dict[int, list[Rotation]] = {}
+    for r in rotations:
+        zones.setdefault(r.zone_id, []).append(r)
+    return {"year": year, "generated_at": plan.generated_at if plan else None,
+            "confirmed_at": plan.confirmed_at if plan else None,
+            "confirmed_by_id": plan.confirmed_by_id if plan else None,
+            "zones": [{"zone_id": z, "rotations": rs} for z, rs in sorted(zones.items())]}
 
 
 # -- generating ----------------------------------------------------------------------------------
@@ -148,7 +147,7 @@ async def plan_ahead(*, ahead: timedelta, at: datetime | None = None) -> dict[st
     return done
 
 
-async def confirm_plan(principal: Principal, *, year: int) -> RotationPlan:
+async def confirm_plan(principal: Principal, *, year: int) -> dict[str, Any]:
     """The committee confirms a year's rotations (idempotent: the first confirmation stands)."""
     check_committee(principal)
     check_year(year)
@@ -157,7 +156,7 @@ async def confirm_plan(principal: Principal, *, year: int) -> RotationPlan:
     plan, _ = await RotationPlan.get_or_create(year=year, defaults={"generated_at": clock.now()})
     await RotationPlan.filter(id=plan.id, confirmed_at__isnull=True).update(
         confirmed_at=clock.now(), confirmed_by_id=principal.member_id)
-    return await RotationPlan.get(id=plan.id)
+    return await get_plan(year)
 
 
 async def reorder(principal: Principal, *, zone_id: int, unit_ids: list[int]) -> list[Rotation]:

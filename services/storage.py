@@ -2,6 +2,10 @@
 checked. Files are named by their SHA-256, so the same file stored twice is one file."""
 
 from __future__ import annotations
+from services.errors import (
+    AttachmentNotFound,
+    AttachmentRejected,
+)
 
 import asyncio
 import hashlib
@@ -10,7 +14,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.errors import ServiceError
 
 TYPES = {
     "application/pdf": b"%PDF",
@@ -20,14 +23,6 @@ TYPES = {
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": b"PK\x03\x04",
 }
 KEY = re.compile(r"^[0-9a-f]{64}$")
-
-
-class AttachmentRejected(ServiceError):
-    code, http_status, default_message = "attachment_rejected", 422, "附件类型或大小不符合要求"
-
-
-class AttachmentNotFound(ServiceError):
-    code, http_status, default_message = "attachment_not_found", 404, "找不到该附件"
 
 
 @dataclass(frozen=True)

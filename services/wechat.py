@@ -17,17 +17,17 @@ from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.session.redisstorage import RedisStorage
 
-from services.errors import ServiceError, Unavailable, UpstreamError
 from services.redis import create_sync_redis
+from services.errors import (
+    Unavailable,
+    UpstreamError,
+    WeChatCodeInvalid,
+)
 
 log = logging.getLogger(__name__)
 
 TOKEN_LOCK = "zonehub:wechat:token-lock"
 CODE_ERRORS = {40029, 40163, 40226}  # invalid code, code already used, high-risk user
-
-
-class WeChatCodeInvalid(ServiceError):
-    code, http_status, default_message = "wechat_code_invalid", 400, "微信登录凭证无效或已使用，请重新登录"
 
 
 class _Client(WeChatClient):

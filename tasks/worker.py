@@ -7,7 +7,6 @@ import logging
 import time
 from typing import Any
 
-from arq import cron
 from arq.connections import RedisSettings
 from arq.worker import Worker
 from redis.asyncio.retry import Retry
@@ -22,19 +21,7 @@ from services.wechat import WeChat
 from services.pay import WeChatPay
 from services.push import Pusher
 from services.redis import QUEUE_NAME, create_redis
-from tasks import activities, rotations
-from tasks.activities import remind_activities, warn_incomplete_rotations
-from tasks.notices import (
-    chase_notices,
-    deliver_notice_batch,
-    plan_notice,
-    push_notice_batch,
-    sweep_notices,
-)
-from tasks.funds import reconcile_payments
-from tasks.rotations import plan_rotations, tell_next_duty_units
-from tasks.supervision import escalate_supervision
-from tasks.wechat import refresh_wechat_token
+from tasks import activities, funds, notices, rotations, supervision, wechat
 
 log = logging.getLogger("zonehub.worker")
 
@@ -113,19 +100,10 @@ def run(*, burst: bool = False) -> None:
     ResilientWorker(**kwargs, redis_settings=redis_settings(), burst=burst).run()
 
 
-FUNCTIONS: list[Any] = [refresh_wechat_token, warn_incomplete_rotations, remind_activities,
-                        plan_notice, deliver_notice_batch, push_notice_batch, sweep_notices,
-                        chase_notices, escalate_supervision, reconcile_payments, plan_rotations,
-                        tell_next_duty_units]
-CRON_JOBS = [
-    *activities.CRON,
-    *rotations.CRON,
-    cron(refresh_wechat_token, minute=set(range(0, 60, 5)), unique=True),
-    cron(sweep_notices, second=set(range(0, 60, 10)), unique=True),
-    cron(chase_notices, second=30, unique=True),
-    cron(escalate_supervision, second=0, unique=True, run_at_startup=True),  # every minute
-    cron(reconcile_payments, second=20, unique=True, run_at_startup=True),  # every minute
-]
+MODULES = (wechat, activities, rotations, notices, supervision, funds)
+CRON_JOBS = [job for module in MODULES for job in module.CRON]  # each schedule beside its job
+FUNCTIONS: list[Any] = [*{job.coroutine for job in CRON_JOBS},
+                        notices.plan_notice, notices.deliver_notice_batch, notices.push_notice_batch]
 
 
 class WorkerSettings:

@@ -1,6 +1,7 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
-from models.funds import CampaignKind, CampaignState, Channel, ContributionStatus, Direction, EntryCategory, EntryStatus, RefundStatus
+from models.funds import CampaignKind, CampaignState, Channel, ContributionStatus, RefundStatus
+from models.ledger import Direction, EntryCategory, EntryStatus
 from orjson import loads
 from tortoise.fields.base import OnDelete
 from tortoise.fields.data import JSON_DUMPS

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
-from server.schemas.common import In, Name, Out, Phone
+from server.schemas.common import In, Name, Out, Phone, Timestamp
 
 
 class WeChatLoginIn(In):
@@ -27,17 +26,17 @@ class PasswordLoginIn(In):
     password: Annotated[str, StringConstraints(min_length=1, max_length=256, strip_whitespace=False)]
 
 
-class UnitRef(BaseModel):
+class UnitRef(Out):
     id: int
     name: str
 
 
-class ZoneRef(BaseModel):
+class ZoneRef(Out):
     id: int
     name: str
 
 
-class DutyOut(BaseModel):
+class DutyOut(Out):
     on_duty: bool = Field(description="is my unit on duty in my zone now")
     zone_has_rotation: bool = Field(description="false: my zone has no rotation now, so no unit "
                                     "holds duty powers until the committee makes one")
@@ -45,8 +44,8 @@ class DutyOut(BaseModel):
     zone_id: int | None = None
     year: int | None = None
     quarter: int | None = None
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
+    starts_at: Timestamp | None = None
+    ends_at: Timestamp | None = None
 
 
 class MemberOut(Out):
@@ -71,10 +70,10 @@ class MeOut(Out):
 
 class TokenOut(Out):
     token: str
-    expires_at: datetime
+    expires_at: Timestamp
     member: MemberOut
 
 
 class StaffTokenOut(Out):
     token: str
-    expires_at: datetime
+    expires_at: Timestamp

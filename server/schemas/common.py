@@ -11,7 +11,17 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+)
+
+from services.clock import SHANGHAI
 
 Id = Annotated[int, Field(ge=1, le=999_999_999)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -41,6 +51,8 @@ Instant = Annotated[AwareDatetime, AfterValidator(_sane_instant),
                     Field(description="ISO 8601 with an offset, years 2000-2100")]
 Day = Annotated[date, AfterValidator(_sane_day), Field(description="YYYY-MM-DD, years 2000-2100")]
 Year = Annotated[int, Field(ge=EARLIEST_YEAR, le=LATEST_YEAR)]
+#: Pagination, one name everywhere: send the previous page's `next_cursor` as `cursor`.
+Cursor = Annotated[int | None, Field(ge=1, le=999_999_999_999, description="the previous page's next_cursor")]
 
 
 class In(BaseModel):
@@ -49,8 +61,19 @@ class In(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid", strict=True)
 
 
+def _shanghai(value: datetime) -> str:
+    return value.astimezone(SHANGHAI).isoformat()
+
+
+#: Every time the API answers: ISO 8601 with the +08:00 offset, whatever the database held.
+Timestamp = Annotated[datetime, PlainSerializer(_shanghai, return_type=str, when_used="json")]
+
+
 class Out(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    """Responses: rendered from the service's result (dicts, dataclasses or models alike); only
+    the declared fields are answered."""
+
+    model_config = ConfigDict(from_attributes=True, extra="ignore")
 
 
 class FieldError(BaseModel):

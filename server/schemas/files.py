@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
-from server.schemas.common import In
+from server.schemas.common import In, Out
 from services.storage import TYPES
 
 STORED_URL = r"/api/v1/attachments/[0-9a-f]{64}"
@@ -26,7 +26,7 @@ class AttachmentIn(In):
 Attachments = Annotated[list[AttachmentIn], Field(max_length=10, description="at most 10")]
 
 
-class AttachmentOut(BaseModel):
+class AttachmentOut(Out):
     name: str
     url: str
     size: int

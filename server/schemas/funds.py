@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import AliasChoices, AliasPath, Field, StringConstraints, model_validator
 
-from server.schemas.common import Day, Id, In, Instant, Out
+from server.schemas.common import Cursor, Day, Id, In, Instant, Out, Timestamp
 from services import clock
 
 Fen = Annotated[int, Field(ge=1, le=10_000_000_000, description="fen (1/100 yuan)")]
@@ -54,21 +54,21 @@ class CampaignOut(Out):
     fund_zone_id: int | None
     min_amount_fen: int
     max_amount_fen: int
-    starts_at: datetime | None
-    ends_at: datetime
-    created_at: datetime
-    opened_at: datetime | None
-    closed_at: datetime | None
+    starts_at: Timestamp | None
+    ends_at: Timestamp
+    created_at: Timestamp
+    opened_at: Timestamp | None
+    closed_at: Timestamp | None
 
 
 class CampaignsQuery(In):
     state: Literal["draft", "open", "closed"] | None = None
     limit: Limit = 50
-    before_id: Id | None = None
+    cursor: Cursor = None
 
 
 class CampaignsOut(Out):
-    campaigns: list[CampaignOut]
+    items: list[CampaignOut]
     next_cursor: int | None
 
 
@@ -146,13 +146,13 @@ class OrderOut(Out):
     status: str
     amount_fen: int
     pay_params: PayParams | None = Field(description="null once the order is no longer payable")
-    expires_at: datetime
+    expires_at: Timestamp
 
 
 class ContributionOut(Out):
     id: int
     campaign_id: int
-    campaign_title: str
+    campaign_title: str = Field(validation_alias=AliasChoices("campaign_title", AliasPath("campaign", "title")))
     channel: Literal["wechat", "cash", "bank_transfer"]
     status: Literal["pending", "paid", "closed", "flagged", "refunded"]
     amount_fen: int = Field(description="negative on a reversing entry")
@@ -168,24 +168,24 @@ class ContributionOut(Out):
     note: str
     reverses_id: int | None
     flag_reason: str
-    paid_at: datetime | None
-    created_at: datetime
+    paid_at: Timestamp | None
+    created_at: Timestamp
 
 
 class ContributionsOut(Out):
-    contributions: list[ContributionOut]
+    items: list[ContributionOut]
     next_cursor: int | None
 
 
 class MyContributionsQuery(In):
     limit: Limit = 50
-    before_id: Id | None = None
+    cursor: Cursor = None
     include_unpaid: bool = False
 
 
 class ContributionsQuery(In):
     limit: Limit = 50
-    before_id: Id | None = None
+    cursor: Cursor = None
     unit_id: Id | None = None
     status: Literal["pending", "paid", "closed", "flagged", "refunded"] | None = None
 
@@ -228,5 +228,5 @@ class RefundOut(Out):
     amount_fen: int
     reason: str
     status: Literal["processing", "success", "closed", "abnormal", "failed"]
-    created_at: datetime
-    ended_at: datetime | None
+    created_at: Timestamp
+    ended_at: Timestamp | None

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 
-from server.schemas.common import Day, Id, In, Out, Year
+from server.schemas.common import Day, Id, In, Out, Timestamp, Year
 from server.schemas.files import AttachmentOut, Attachments
 from services.ledger import DIRECTION_OF, MAX_AMOUNT_FEN, SYSTEM_CATEGORIES, UNIT_CATEGORIES
 
@@ -92,12 +92,12 @@ class FundEntryOut(Out):
     occurred_on: date
     recorded_by_id: int
     decided_by_id: int | None
-    decided_at: datetime | None
+    decided_at: Timestamp | None
     decision_note: str
     reverses_id: int | None = Field(description="the line this one reverses")
     reversed_by_id: int | None = Field(description="the line that reversed this one")
-    booked_at: datetime | None
-    created_at: datetime
+    booked_at: Timestamp | None
+    created_at: Timestamp
 
 
 class FundEntryResultOut(FundEntryOut):
@@ -108,7 +108,7 @@ class FundLedgerLineOut(FundEntryOut):
     balance_fen: int = Field(description="the running balance after this line")
 
 
-class FundIncomeByCategory(BaseModel):
+class FundIncomeByCategory(Out):
     duty_unit: int
     member_unit: int
     committee_subsidy: int
@@ -116,14 +116,14 @@ class FundIncomeByCategory(BaseModel):
     other_income: int
 
 
-class FundExpenseByCategory(BaseModel):
+class FundExpenseByCategory(Out):
     venue_rent: int
     materials: int
     event_costs: int
     other_expense: int
 
 
-class FundTotals(BaseModel):
+class FundTotals(Out):
     opening_balance_fen: int = Field(description="every line booked before the year")
     income_fen: int
     expense_fen: int

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import AliasChoices, AliasPath, Field, StringConstraints, model_validator
 
 from server.schemas.activities import Audience
-from server.schemas.common import In, Instant, Out
+from server.schemas.common import Cursor, In, Instant, Out, Timestamp
 from services import clock
 from server.schemas.files import AttachmentOut, Attachments
 
@@ -37,7 +36,7 @@ class NoticeQueuedOut(Out):
     status: Literal["queued"]
 
 
-class UnitStats(BaseModel):
+class UnitStats(Out):
     unit_id: int | None
     unit_name: str
     delivered: int
@@ -68,23 +67,29 @@ class NoticeStatsOut(Out):
 
 
 class InboxQuery(In):
-    cursor: int | None = Field(default=None, ge=1, description="next_cursor of the previous page")
+    cursor: Cursor = None
     limit: int = Field(default=20, ge=1, le=100)
 
 
-class InboxEntry(BaseModel):
+def _of_notice(name: str) -> Any:
+    return Field(validation_alias=AliasChoices(name, AliasPath("notice", name)))
+
+
+class InboxEntry(Out):
+    """An inbox row with its notice."""
+
     notice_id: int
-    kind: str
-    topic: str
-    title: str
-    body: str
-    priority: str
-    attachments: list[AttachmentOut]
-    require_ack: bool
-    ack_due_at: datetime | None
-    delivered_at: datetime
-    read_at: datetime | None
-    acked_at: datetime | None
+    kind: str = _of_notice("kind")
+    topic: str = _of_notice("topic")
+    title: str = _of_notice("title")
+    body: str = _of_notice("body")
+    priority: str = _of_notice("priority")
+    attachments: list[AttachmentOut] = _of_notice("attachments")
+    require_ack: bool = _of_notice("require_ack")
+    ack_due_at: Timestamp | None = _of_notice("ack_due_at")
+    delivered_at: Timestamp
+    read_at: Timestamp | None
+    acked_at: Timestamp | None
 
 
 class InboxOut(Out):
@@ -95,15 +100,15 @@ class InboxOut(Out):
 
 class ReceiptOut(Out):
     notice_id: int
-    read_at: datetime | None
-    acked_at: datetime | None
+    read_at: Timestamp | None
+    acked_at: Timestamp | None
 
 
 class UnitReceiptOut(Out):
     notice_id: int
     unit_id: int
-    signed_by: int
-    signed_at: datetime
+    signed_by: int = Field(validation_alias=AliasChoices("signed_by", "signed_by_id"))
+    signed_at: Timestamp
 
 
 class SubscriptionIn(In):

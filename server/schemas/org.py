@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from server.schemas.auth import MemberOut, UnitRef
-from server.schemas.common import Id, In, Out
+from server.schemas.common import Cursor, Id, In, Out
 from server.schemas.rotations import RotationOut
 
 
@@ -36,7 +35,7 @@ class UnitAdminOut(UnitOut):
     invite_code: str
 
 
-class LiaisonOut(BaseModel):
+class LiaisonOut(Out):
     id: int
     name: str
     phone: str
@@ -56,7 +55,7 @@ class ZonesOut(Out):
 
 
 class UnitsOut(Out):
-    items: list[UnitOut | UnitAdminOut]
+    items: list[UnitAdminOut]
 
 
 class MembersOut(Out):
@@ -70,7 +69,7 @@ class UnitsQuery(In):
 
 class MembersQuery(In):
     role: Annotated[str, StringConstraints(pattern=r"^(member|unit_admin)$")] | None = None
-    after_id: int = Field(default=0, ge=0, le=999_999_999)
+    cursor: Cursor = None
     limit: int = Field(default=200, ge=1, le=1000)
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from server.schemas.auth import UnitRef
-from server.schemas.common import Id, In, Out, Year
+from server.schemas.common import Id, In, Out, Timestamp, Year
 
 
 class RotationOut(Out):
@@ -17,8 +16,8 @@ class RotationOut(Out):
     unit: UnitRef
     year: int
     quarter: int
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: Timestamp
+    ends_at: Timestamp
 
 
 class RotationsOut(Out):
@@ -49,14 +48,14 @@ class DutyOrderIn(In):
                                description="every unit of the zone once, in the new duty order")
 
 
-class PlanZone(BaseModel):
+class PlanZone(Out):
     zone_id: int
     rotations: list[RotationOut]
 
 
 class PlanOut(Out):
     year: int
-    generated_at: datetime | None = Field(description="when generated ahead by the daily job")
-    confirmed_at: datetime | None
+    generated_at: Timestamp | None = Field(description="when generated ahead by the daily job")
+    confirmed_at: Timestamp | None
     confirmed_by_id: int | None
     zones: list[PlanZone]

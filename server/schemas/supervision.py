@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
-from server.schemas.common import Id, In, Instant, Out
+from server.schemas.common import Cursor, Id, In, Instant, Out, Timestamp
 from server.schemas.files import AttachmentOut, Attachments
-from services.supervision import DEFAULT_LADDER
+from services.escalation import DEFAULT_LADDER
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 Note = Annotated[str, StringConstraints(max_length=5_000)]
@@ -70,7 +69,7 @@ class ReviewIn(In):
 
 class ItemsQuery(In):
     limit: int = Field(default=50, ge=1, le=200)
-    before_id: Id | None = Field(default=None, description="cursor: the next_cursor of the last page")
+    cursor: Cursor = None
     zone_id: Id | None = None
 
 
@@ -78,7 +77,7 @@ StateName = Literal["open", "in_progress", "submitted", "accepted", "returned"]
 StepName = Literal["remind", "overdue", "liaison", "committee"]
 
 
-class AssignmentOut(BaseModel):
+class AssignmentOut(Out):
     item_id: int
     unit_id: int
     unit_name: str
@@ -87,16 +86,16 @@ class AssignmentOut(BaseModel):
     escalation_level: int = Field(description="ladder steps fired, 0 to 4")
     escalation: StepName | None = Field(description="the last step fired")
     next_step: StepName | None
-    next_step_at: datetime | None
+    next_step_at: Timestamp | None
     overdue: bool
-    assigned_at: datetime
-    submitted_at: datetime | None
-    accepted_at: datetime | None
+    assigned_at: Timestamp
+    submitted_at: Timestamp | None
+    accepted_at: Timestamp | None
     urge_count: int
-    last_urged_at: datetime | None
+    last_urged_at: Timestamp | None
 
 
-class Stats(BaseModel):
+class Stats(Out):
     assignments: int
     accepted: int
     submitted: int
@@ -115,13 +114,13 @@ class UnitStats(Stats):
     unit_id: int
 
 
-class Dashboard(BaseModel):
+class Dashboard(Out):
     overall: Stats | None
     by_zone: list[ZoneStats]
     by_unit: list[UnitStats]
 
 
-class Ladder(BaseModel):
+class Ladder(Out):
     remind_before_h: int
     liaison_after_h: int
     committee_after_h: int
@@ -132,10 +131,10 @@ class ItemOut(Out):
     title: str
     detail: str
     attachments: list[AttachmentOut]
-    due_at: datetime
+    due_at: Timestamp
     ladder: Ladder
     created_by_id: int
-    created_at: datetime
+    created_at: Timestamp
     stats: Stats | None = Field(description="over the assignments the caller sees")
     assignments: list[AssignmentOut]
 
@@ -146,8 +145,8 @@ class ItemsOut(Out):
     dashboard: Dashboard = Field(description="every item the caller sees, per zone and per unit")
 
 
-class TimelineEntry(BaseModel):
-    at: datetime
+class TimelineEntry(Out):
+    at: Timestamp
     kind: Literal["progress", "submitted", "accepted", "returned", "urge", "escalation"]
     unit_id: int
     by_id: int | None = None
@@ -155,7 +154,7 @@ class TimelineEntry(BaseModel):
     note: str | None = None
     attachments: list[AttachmentOut] | None = None
     step: StepName | None = None
-    due_at: datetime | None = Field(default=None, description="escalations: when the step was due")
+    due_at: Timestamp | None = Field(default=None, description="escalations: when the step was due")
 
 
 class ItemDetailOut(ItemOut):
@@ -166,5 +165,5 @@ class UrgeOut(Out):
     id: int
     item_id: int
     unit_id: int
-    at: datetime
-    next_allowed_at: datetime
+    at: Timestamp
+    next_allowed_at: Timestamp

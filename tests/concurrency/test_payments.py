@@ -147,7 +147,7 @@ async def test_control_a_naive_mark_paid_counts_duplicates(client: TestClient[An
                                                             fake_wechat: Any, monkeypatch: Any) -> None:
     """The control: with the status condition dropped from the paid UPDATE, duplicated
     notifications are counted again, so the assertions above can see double counting."""
-    from services import funds
+    from services import payments as funds
 
     naive = funds._MARK_PAID.replace("AND status IN ('pending', 'closed') ", "")
     assert naive != funds._MARK_PAID

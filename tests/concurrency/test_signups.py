@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestClient
 from models.activities import Activity, Checkin, Signup, SignupStatus, UnitSeats
 from models.notices import InboxItem, Notice
 from models.org import Member, Role
-from services import activities, clock
+from services import activities, clock, signups
 from services.auth import Principal
 from tests.support import City, bearer, requires_postgres, staff_login, wechat_login
 
@@ -45,7 +45,21 @@ async def _activity(principal: Principal, *, capacity: int | None, unit_quota: i
         "zone_id": None, "kind": "party_lesson", "title": "并发报名测试",
         "starts_at": starts_at, "ends_at": starts_at + timedelta(hours=2),
         "capacity": capacity, "unit_quota": unit_quota, "audience": {"all": True}})
-    return created.activity
+    return created.row
+
+
+async def _principal(member_id: int) -> Principal:
+    member = await Member.get(id=member_id).select_related("unit")
+    return Principal(member_id=member.id, role=member.role, unit_id=member.unit_id,
+                     zone_id=member.unit.zone_id if member.unit else None, jti="t", exp=0)
+
+
+async def _signup(activity_id: int, member_id: int) -> Any:
+    return await signups.signup(await _principal(member_id), activity_id=activity_id)
+
+
+async def _cancel(activity_id: int, member_id: int) -> Any:
+    return await signups.cancel_signup(await _principal(member_id), activity_id=activity_id)
 
 
 async def _members(unit_id: int, n: int, *, tag: str) -> list[int]:
@@ -81,8 +95,9 @@ async def _assert_counters_match_rows(activity_id: int) -> Activity:
 @requires_postgres
 async def test_control_a_naive_read_check_write_claim_oversells(
         db: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without the conditional UPDATE, 200 parallel sign-ups confirm more than 20 seats: the
-    load below really runs in parallel transactions and the assertions can see an oversell."""
+    """Without the activity's row lock and with a read-check-write claim, 200 parallel sign-ups
+    confirm more than 20 seats: the load below really runs in parallel transactions and the
+    assertions can see an oversell."""
     city, principal = await _city()
     activity = await _activity(principal, capacity=20)
     members = await _members(city.units[city.zones[0].id][0].id, 200, tag="ctl")
@@ -96,8 +111,12 @@ async def test_control_a_naive_read_check_write_claim_oversells(
         await Activity.filter(id=activity.id).update(confirmed=read + 1)
         return True
 
-    monkeypatch.setattr(activities, "_claim_seat", naive_claim_seat)
-    await asyncio.gather(*(activities.signup(activity_id=activity.id, member_id=m)
+    async def no_lock(table: str, row_id: int, **_: Any) -> bool:
+        return True
+
+    monkeypatch.setattr(signups, "_claim_seat", naive_claim_seat)
+    monkeypatch.setattr(signups, "lock_row", no_lock)
+    await asyncio.gather(*(_signup(activity.id, m)
                            for m in members))
 
     confirmed_rows = await Signup.filter(activity_id=activity.id, status=CONFIRMED).count()
@@ -111,7 +130,7 @@ async def test_500_parallel_signups_for_50_seats_confirm_exactly_50(db: None) ->
     activity = await _activity(principal, capacity=50)
     members = await _members(city.units[city.zones[0].id][0].id, 500, tag="par")
 
-    rows = await asyncio.gather(*(activities.signup(activity_id=activity.id, member_id=m)
+    rows = await asyncio.gather(*(_signup(activity.id, m)
                                   for m in members))
 
     assert Counter(r.status for r in rows) == {CONFIRMED: 50, WAITLISTED: 450}
@@ -121,7 +140,7 @@ async def test_500_parallel_signups_for_50_seats_confirm_exactly_50(db: None) ->
     fresh = await _assert_counters_match_rows(activity.id)
     assert (fresh.confirmed, fresh.waitlisted) == (50, 450)
     waitlist = await _waitlist_in_order(activity.id)
-    positions = [await activities.waitlist_position(r) for r in waitlist]
+    positions = [await signups.waitlist_position(r) for r in waitlist]
     assert positions == list(range(1, 451))                 # 1..450, no gap, no repeat
 
 
@@ -130,10 +149,11 @@ async def test_the_same_member_signing_up_20_times_at_once_gets_one_row(db: None
     activity = await _activity(principal, capacity=5)
     [member] = await _members(city.units[city.zones[0].id][0].id, 1, tag="dup")
 
-    rows = await asyncio.gather(*(activities.signup(activity_id=activity.id, member_id=member)
+    rows = await asyncio.gather(*(_signup(activity.id, member)
                                   for _ in range(20)))
 
     assert {r.id for r in rows} == {rows[0].id} and {r.status for r in rows} == {CONFIRMED}
+    assert sum(not r.replayed for r in rows) == 1            # one created it, 19 were replays
     assert await Signup.filter(activity_id=activity.id).count() == 1
     fresh = await _assert_counters_match_rows(activity.id)
     assert (fresh.confirmed, fresh.waitlisted) == (1, 0)
@@ -145,7 +165,7 @@ async def test_unit_quota_holds_under_parallel_signups(db: None) -> None:
     unit = city.units[city.zones[0].id][0]
     members = await _members(unit.id, 40, tag="quo")
 
-    await asyncio.gather(*(activities.signup(activity_id=activity.id, member_id=m)
+    await asyncio.gather(*(_signup(activity.id, m)
                            for m in members))
 
     assert Counter((await _statuses(activity.id)).values()) == {CONFIRMED: 5, WAITLISTED: 35}
@@ -162,7 +182,7 @@ async def test_30_parallel_cancels_promote_the_first_30_waitlisted_once_each(db:
     activity = await _activity(principal, capacity=50)
     members = await _members(city.units[city.zones[0].id][0].id, 150, tag="cxl")
     for m in members:  # one by one: the waitlist order is the members' order
-        await activities.signup(activity_id=activity.id, member_id=m)
+        await _signup(activity.id, m)
     confirmed, waitlist = members[:50], members[50:]
     assert [r.member_id for r in await _waitlist_in_order(activity.id)] == waitlist
     leaving = confirmed[::2][:20] + confirmed[1::2][:10]    # 30, spread over the confirmed
@@ -170,7 +190,7 @@ async def test_30_parallel_cancels_promote_the_first_30_waitlisted_once_each(db:
     last_notice = notices_before.id if notices_before else 0
 
     cancelled = await asyncio.gather(*(
-        activities.cancel_signup(activity_id=activity.id, member_id=m) for m in leaving))
+        _cancel(activity.id, m) for m in leaving))
 
     assert {r.status for r in cancelled} == {CANCELLED}
     statuses = await _statuses(activity.id)
@@ -234,10 +254,10 @@ async def test_signups_and_cancels_with_a_unit_quota_do_not_deadlock(db: None) -
         activity = await _activity(principal, capacity=100, unit_quota=5)
         people = await _members(unit_id, 20, tag=f"dl{round_no}")
         for m in people[:4]:
-            await activities.signup(activity_id=activity.id, member_id=m)
+            await _signup(activity.id, m)
         results = await asyncio.gather(
-            *(activities.cancel_signup(activity_id=activity.id, member_id=m) for m in people[:4]),
-            *(activities.signup(activity_id=activity.id, member_id=m) for m in people[4:]),
+            *(_cancel(activity.id, m) for m in people[:4]),
+            *(_signup(activity.id, m) for m in people[4:]),
             return_exceptions=True)
         failures.update(type(r).__name__ for r in results if isinstance(r, BaseException))
         confirmed = await Signup.filter(activity_id=activity.id, status=CONFIRMED).count()

@@ -142,6 +142,8 @@ async def test_signup_refusals_have_distinct_codes(client: TestClient[Any, Any],
     token = await wechat_login(client, member.openid or "")
     full = await create(client, staff, zone_id=zone.id, capacity=1, waitlist=False)
     outsider = await create(client, staff, zone_id=other_zone.id)
+    narrow = await create(client, staff, zone_id=zone.id,
+                          audience={"unit_ids": [city.units[zone.id][1].id]})
     later = await create(client, staff, zone_id=zone.id,
                          signup_opens_at=iso(clock.now() + timedelta(days=1)))
     soon = await create(client, staff, zone_id=zone.id, starts_in=timedelta(hours=1))
@@ -153,7 +155,8 @@ async def test_signup_refusals_have_distinct_codes(client: TestClient[Any, Any],
         return r.status, (await r.json())["code"]
 
     assert await code(full["id"]) == (409, "activity_full")
-    assert await code(outsider["id"]) == (403, "not_in_audience")
+    assert await code(outsider["id"]) == (404, "activity_not_found")  # another zone's: hidden
+    assert await code(narrow["id"]) == (403, "not_in_audience")       # seen, not for this unit
     assert await code(later["id"]) == (409, "signup_not_open")
     clock.travel(timedelta(hours=2))
     assert await code(soon["id"]) == (409, "signup_closed")

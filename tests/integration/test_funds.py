@@ -113,7 +113,7 @@ async def test_pay_notify_and_count(client: TestClient[Any, Any], city: City, fa
     assert t["by_zone"][0]["zone_id"] == city.zones[0].id and t["progress"] == 0.005
 
     mine = await (await client.get("/api/v1/me/contributions", headers=bearer(token))).json()
-    [receipt] = mine["contributions"]
+    [receipt] = mine["items"]
     assert receipt["status"] == "paid" and receipt["transaction_id"].startswith("4200")
     assert receipt["out_trade_no"] == order["out_trade_no"]
 
@@ -192,7 +192,7 @@ async def test_forged_and_tampered_notifications(client: TestClient[Any, Any], c
     assert (t["total_fen"], t["count"]) == (0, 0)
     flagged = await client.get(f"/api/v1/campaigns/{campaign['id']}/contributions?status=flagged",
                                headers=bearer(staff))
-    assert len((await flagged.json())["contributions"]) == 2
+    assert len((await flagged.json())["items"]) == 2
 
 
 async def test_duplicates_and_out_of_order(client: TestClient[Any, Any], city: City,
@@ -418,7 +418,7 @@ async def test_campaign_rules_and_access(client: TestClient[Any, Any], city: Cit
     reopen = await client.post(f"/api/v1/campaigns/{everyone['id']}/open", headers=bearer(staff))
     assert (reopen.status, (await reopen.json())["code"]) == (409, "illegal_transition")
     listing = await (await client.get("/api/v1/campaigns", headers=bearer(token))).json()
-    assert [c["id"] for c in listing["campaigns"]] == [everyone["id"]]
+    assert [c["id"] for c in listing["items"]] == [everyone["id"]]
     # A unit admin reads only their own unit's contributions.
     unit = city.units[city.zones[0].id][0]
     admin = await wechat_login(client, city.admins[unit.id].openid)

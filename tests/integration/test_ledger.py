@@ -15,10 +15,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from tortoise.transactions import in_transaction
 
-from models.funds import EntryStatus, FundEntry
+from models.ledger import EntryStatus, FundEntry
 from models.notices import InboxItem
 from models.org import Member, Role, Rotation, Zone
-from services import clock
+from services import clock, errors, fund_entries
 from services import ledger as svc
 from services.auth import hash_password
 from tests.integration.test_activities import generate
@@ -470,29 +470,29 @@ async def test_book_campaign_books_each_drive_once(client: TestClient[Any, Any],
     s = await _setup(client, city)
     z1 = s["z1"]
     async with in_transaction():
-        line = await svc.book_campaign(zone_id=z1, campaign_id=41, amount_fen=123_456,
+        line = await fund_entries.book_campaign(zone_id=z1, campaign_id=41, amount_fen=123_456,
                                        title="读书节募集", recorded_by_id=s["staff_id"])
     assert line is not None
     assert (line.category.value, line.status, line.amount_fen, line.campaign_id) == \
         ("campaign", EntryStatus.BOOKED, 123_456, 41)
     async with in_transaction():
-        again = await svc.book_campaign(zone_id=z1, campaign_id=41, amount_fen=999,
+        again = await fund_entries.book_campaign(zone_id=z1, campaign_id=41, amount_fen=999,
                                         title="读书节募集", recorded_by_id=s["staff_id"])
     assert again is not None and again.id == line.id and again.amount_fen == 123_456
-    assert await svc.book_campaign(zone_id=z1, campaign_id=42, amount_fen=0, title="空",
+    assert await fund_entries.book_campaign(zone_id=z1, campaign_id=42, amount_fen=0, title="空",
                                    recorded_by_id=s["staff_id"]) is None
     # Inside the caller's transaction: if the caller rolls back, nothing was booked.
     with pytest.raises(RuntimeError):
         async with in_transaction():
-            await svc.book_campaign(zone_id=z1, campaign_id=43, amount_fen=500, title="回滚",
+            await fund_entries.book_campaign(zone_id=z1, campaign_id=43, amount_fen=500, title="回滚",
                                     recorded_by_id=s["staff_id"])
             raise RuntimeError("the caller fails after booking")
     assert not await FundEntry.filter(campaign_id=43).exists()
-    with pytest.raises(svc.ZoneNotFound):
-        await svc.book_campaign(zone_id=999_999, campaign_id=44, amount_fen=1, title="x",
+    with pytest.raises(errors.ZoneNotFound):
+        await fund_entries.book_campaign(zone_id=999_999, campaign_id=44, amount_fen=1, title="x",
                                 recorded_by_id=s["staff_id"])
     with pytest.raises(ValueError):
-        await svc.book_campaign(zone_id=z1, campaign_id=45, amount_fen=-1, title="x",
+        await fund_entries.book_campaign(zone_id=z1, campaign_id=45, amount_fen=-1, title="x",
                                 recorded_by_id=s["staff_id"])
     assert await FundEntry.filter(category="campaign").count() == 1
     book = await _ledger(client, s["member"], z1)
@@ -505,14 +505,14 @@ async def test_book_campaign_books_each_drive_once(client: TestClient[Any, Any],
 
 async def _slow_balance(monkeypatch: pytest.MonkeyPatch) -> None:
     """Widen the window between reading the balance and writing the line."""
-    real = svc.balance
+    real = fund_entries.balance
 
     async def slow(zone_id: int) -> int:
         value = await real(zone_id)
         await asyncio.sleep(0.02)
         return value
 
-    monkeypatch.setattr(svc, "balance", slow)
+    monkeypatch.setattr(fund_entries, "balance", slow)
 
 
 async def _parallel_expenses(client: TestClient[Any, Any], s: dict[str, Any],
@@ -535,10 +535,10 @@ async def test_control_without_the_zone_lock_parallel_expenses_overdraw(
     s = await _setup(client, city)
     await _slow_balance(monkeypatch)
 
-    async def no_lock(zone_id: int, *, timeout: bool = True) -> str:
-        return (await Zone.get(id=zone_id)).name
+    async def no_lock(zone_id: int) -> None:
+        return None
 
-    monkeypatch.setattr(svc, "_lock_zone", no_lock)
+    monkeypatch.setattr(fund_entries, "lock_zone", no_lock)
     statuses = await _parallel_expenses(client, s, 20)
     assert statuses[201] > 5, f"the control saw no overdraft: {statuses}"
     assert await svc.balance(s["z1"]) < 0
@@ -600,7 +600,7 @@ async def test_parallel_book_campaign_books_once(client: TestClient[Any, Any], c
 
     async def close_drive() -> int:
         async with in_transaction():
-            line = await svc.book_campaign(zone_id=s["z1"], campaign_id=7, amount_fen=88_800,
+            line = await fund_entries.book_campaign(zone_id=s["z1"], campaign_id=7, amount_fen=88_800,
                                            title="专项募集", recorded_by_id=s["staff_id"])
             assert line is not None
             return line.id
@@ -612,7 +612,7 @@ async def test_parallel_book_campaign_books_once(client: TestClient[Any, Any], c
 
 
 def test_money_text_and_year_bounds() -> None:
-    assert svc._yuan(12_345_678) == "123,456.78 元" and svc._yuan(-5) == "-0.05 元"
+    assert svc.yuan(12_345_678) == "123,456.78 元" and svc.yuan(-5) == "-0.05 元"
     start, end = svc.year_bounds(2026)
     assert (start.isoformat(), end.isoformat()) == ("2025-12-31T16:00:00+00:00",
                                                     "2026-12-31T16:00:00+00:00")

@@ -329,9 +329,9 @@ async def test_control_the_matrix_sees_a_check_removed(client: TestClient[Any, A
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Without the zone check on subsidy approval, a liaison of zone 1 approves zone 2's subsidy:
     the matrix must report it (else it could not see a real hole either)."""
-    import services.ledger
+    import services.subsidies
 
     w = await world(client, city)
-    monkeypatch.setattr(services.ledger, "check_governs", lambda principal, zone_id: None)
+    monkeypatch.setattr(services.subsidies, "check_governs", lambda principal, zone_id: None)
     problems = await run_matrix(client, w, only=lambda c: c.path.endswith("/approve"))
     assert any("let a caller through" in p and "as liaison" in p for p in problems), problems

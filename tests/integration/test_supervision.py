@@ -18,7 +18,7 @@ from models.notices import InboxItem
 from models.org import Liaison, Member, Role, Rotation
 from models.supervision import Assignment, EscalationEvent, Step
 from services import clock
-from services import supervision as svc
+from services import escalation as svc
 from services.settings import Settings
 from tasks.worker import WorkerSettings
 from tests.integration.test_activities import generate
@@ -273,7 +273,7 @@ async def test_who_sees_what(client: TestClient[Any, Any], city: City) -> None:
     r = await client.get(f"{API}?limit=1", headers=bearer(s["staff"]))
     page = await r.json()
     assert [i["id"] for i in page["items"]] == [hidden["id"]] and page["next_cursor"] == hidden["id"]
-    r = await client.get(f"{API}?limit=1&before_id={page['next_cursor']}", headers=bearer(s["staff"]))
+    r = await client.get(f"{API}?limit=1&cursor={page['next_cursor']}", headers=bearer(s["staff"]))
     assert [i["id"] for i in (await r.json())["items"]] == [item["id"]]
 
 

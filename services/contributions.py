@@ -1,0 +1,250 @@
+"""Contributions: offline entries (cash, bank transfers) and their reversals, reading them, and
+each drive's running totals per unit and zone.
+
+Totals come from the per-unit running rows (`campaign_total`), moved in the transaction that
+moves the money: one small query, whatever the number of payments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from models.funds import CampaignState, Channel, Contribution, ContributionStatus
+from models.org import Member, Unit
+from services import clock
+from services.auth import Principal
+from services.campaigns import get_campaign, lock_unbooked
+from services.db import fetch_rows
+from services.errors import (
+    AlreadyReversed,
+    CampaignNotOpen,
+    ContributionNotFound,
+    Forbidden,
+    InvalidInput,
+    NotInAudience,
+    NotReversible,
+    ReceiptNoTaken,
+    UnitNotFound,
+)
+from services.pay import WeChatPay
+from services.views import View
+
+_ADD_OFFLINE = (
+    "INSERT INTO campaign_total (campaign_id, unit_id, zone_id, online_fen, online_count, "
+    "offline_fen, offline_count, refunded_fen, refund_count) VALUES ($1, $2, $3, 0, 0, $4, $5, 0, 0) "
+    "ON CONFLICT (campaign_id, unit_id) DO UPDATE SET "
+    "offline_fen = campaign_total.offline_fen + excluded.offline_fen, "
+    "offline_count = campaign_total.offline_count + excluded.offline_count")
+
+
+async def record_offline(principal: Principal, *, campaign_id: int, unit_id: int, amount_fen: int,
+                         channel: Channel, receipt_no: str, payer_name: str, member_id: int | None,
+                         received_on: date, note: str) -> View:
+    """Cash or a bank transfer a unit admin received; the receipt number makes a retry safe
+    (the standing entry, replayed)."""
+    campaign = await get_campaign(principal, campaign_id)
+    if campaign.state is CampaignState.DRAFT:
+        raise CampaignNotOpen(state=campaign.state.value)
+    if not principal.is_committee and principal.unit_id != unit_id:
+        raise Forbidden()
+    unit = await Unit.get_or_none(id=unit_id)
+    if unit is None:
+        raise UnitNotFound()
+    if campaign.zone_ids and unit.zone_id not in campaign.zone_ids:
+        raise NotInAudience()
+    if member_id is not None and not await Member.filter(id=member_id, unit_id=unit_id).exists():
+        raise InvalidInput(errors=[{"loc": ["body", "member_id"], "msg": "该党员不属于此单位",
+                                    "type": "member_not_in_unit"}])
+    same = {"campaign_id": campaign_id, "unit_id": unit_id, "receipt_no": receipt_no}
+    existing = await Contribution.get_or_none(**same)
+    if existing is None:
+        try:
+            async with in_transaction():
+                await lock_unbooked(campaign_id)
+                existing = await Contribution.create(
+                    **same, zone_id=unit.zone_id, member_id=member_id, channel=channel,
+                    status=ContributionStatus.PAID, amount_fen=amount_fen, paid_at=clock.now(),
+                    payer_name=payer_name, received_on=received_on, note=note,
+                    recorded_by_id=principal.member_id)
+                await fetch_rows(_ADD_OFFLINE, campaign_id, unit_id, unit.zone_id, amount_fen, 1)
+            return View(await _with_campaign(existing), replayed=False)
+        except IntegrityError:  # the same receipt raced in twice
+            existing = await Contribution.get(**same)
+    if existing.amount_fen != amount_fen or existing.channel is not channel:
+        raise ReceiptNoTaken(contribution_id=existing.id)
+    return View(await _with_campaign(existing), replayed=True)
+
+
+async def _with_campaign(c: Contribution) -> Contribution:
+    await c.fetch_related("campaign")
+    return c
+
+
+async def reverse_offline(principal: Principal, *, contribution_id: int, reason: str) -> Contribution:
+    """A reversing entry (the negated amount) for an offline entry recorded in error; once."""
+    original = await Contribution.get_or_none(id=contribution_id)
+    if original is None or not _can_manage(principal, original):
+        raise ContributionNotFound()
+    if original.channel is Channel.WECHAT or original.reverses_id is not None:
+        raise NotReversible()
+    try:
+        async with in_transaction():
+            await lock_unbooked(original.campaign_id)
+            reversal = await Contribution.create(
+                campaign_id=original.campaign_id, unit_id=original.unit_id, zone_id=original.zone_id,
+                member_id=original.member_id, channel=original.channel,
+                status=ContributionStatus.PAID, amount_fen=-original.amount_fen,
+                paid_at=clock.now(), payer_name=original.payer_name, note=reason,
+                recorded_by_id=principal.member_id, reverses_id=original.id)
+            await fetch_rows(_ADD_OFFLINE, original.campaign_id, original.unit_id, original.zone_id,
+                             -original.amount_fen, -1)
+    except IntegrityError:
+        raise AlreadyReversed() from None
+    return await _with_campaign(reversal)
+
+
+def _can_manage(principal: Principal, c: Contribution) -> bool:
+    return principal.is_committee or (principal.is_unit_admin and principal.unit_id == c.unit_id)
+
+
+async def get_contribution(principal: Principal, contribution_id: int, *,
+                           pay: WeChatPay | None = None) -> Contribution:
+    """One contribution, to its payer, its unit's admin and the committee. Given `pay`, a
+    pending order is looked up at WeChat Pay first (for the moment after wx.requestPayment
+    returns, in case the notification is late)."""
+    from services.payments import reconcile_order
+
+    c = await Contribution.get_or_none(id=contribution_id).select_related("campaign")
+    if c is None or not (c.member_id == principal.member_id or _can_manage(principal, c)):
+        raise ContributionNotFound()
+    if pay is not None and c.status is ContributionStatus.PENDING and c.out_trade_no:
+        await reconcile_order(pay, c)
+        await c.refresh_from_db()
+    return c
+
+
+async def my_contributions(principal: Principal, *, limit: int, cursor: int | None,
+                           include_unpaid: bool) -> list[Contribution]:
+    """The caller's own receipts, newest first (paid and refunded; with unpaid orders on ask)."""
+    query = Contribution.filter(member_id=principal.member_id)
+    if not include_unpaid:
+        query = query.filter(status__in=[ContributionStatus.PAID, ContributionStatus.REFUNDED])
+    if cursor is not None:
+        query = query.filter(id__lt=cursor)
+    return await query.order_by("-id").limit(limit).select_related("campaign")
+
+
+async def campaign_contributions(principal: Principal, *, campaign_id: int, unit_id: int | None,
+                                 status: ContributionStatus | None, limit: int,
+                                 cursor: int | None) -> list[Contribution]:
+    """Committee: any unit. A unit admin: their own unit only."""
+    await get_campaign(principal, campaign_id)
+    if not principal.is_committee:
+        if not principal.is_unit_admin or (unit_id is not None and unit_id != principal.unit_id):
+            raise Forbidden()
+        unit_id = principal.unit_id
+    query = Contribution.filter(campaign_id=campaign_id)
+    if unit_id is not None:
+        query = query.filter(unit_id=unit_id)
+    if status is not None:
+        query = query.filter(status=status)
+    if cursor is not None:
+        query = query.filter(id__lt=cursor)
+    return await query.order_by("-id").limit(limit).select_related("campaign")
+
+
+_TOTALS = (
+    "SELECT t.unit_id, u.name AS unit_name, t.zone_id, z.name AS zone_name, t.online_fen, "
+    "t.online_count, t.offline_fen, t.offline_count, t.refunded_fen, t.refund_count "
+    "FROM campaign_total t JOIN unit u ON u.id = t.unit_id LEFT JOIN zone z ON z.id = t.zone_id "
+    "WHERE t.campaign_id = $1")
+
+
+@dataclass(slots=True)
+class Tally:
+    """Money of one unit, one zone or the whole drive; `total_fen` is what stays in."""
+
+    online_fen: int = 0
+    online_count: int = 0
+    offline_fen: int = 0
+    offline_count: int = 0
+    refunded_fen: int = 0
+    refund_count: int = 0
+
+    @property
+    def total_fen(self) -> int:
+        return self.online_fen + self.offline_fen - self.refunded_fen
+
+    @property
+    def count(self) -> int:
+        return self.online_count + self.offline_count
+
+    def add(self, other: Tally) -> None:
+        self.online_fen += other.online_fen
+        self.online_count += other.online_count
+        self.offline_fen += other.offline_fen
+        self.offline_count += other.offline_count
+        self.refunded_fen += other.refunded_fen
+        self.refund_count += other.refund_count
+
+    def as_dict(self) -> dict[str, int]:
+        return {"total_fen": self.total_fen, "count": self.count, "online_fen": self.online_fen,
+                "online_count": self.online_count, "offline_fen": self.offline_fen,
+                "offline_count": self.offline_count, "refunded_fen": self.refunded_fen,
+                "refund_count": self.refund_count}
+
+
+async def _tallies(campaign_id: int) -> tuple[Tally, list[dict[str, Any]], list[dict[str, Any]]]:
+    """The drive's money overall, by zone and by unit (ranked), from its per-unit running rows."""
+    everything = Tally()
+    zones: dict[int | None, tuple[str | None, Tally]] = {}
+    units: list[dict[str, Any]] = []
+    for (unit_id, unit_name, zone_id, zone_name, *money) in await fetch_rows(_TOTALS, campaign_id):
+        tally = Tally(*money)
+        everything.add(tally)
+        zones.setdefault(zone_id, (zone_name, Tally()))[1].add(tally)
+        units.append({"unit_id": unit_id, "unit_name": unit_name, "zone_id": zone_id, **tally.as_dict()})
+    by_zone = [{"zone_id": zid, "zone_name": name, **tally.as_dict()} for zid, (name, tally) in zones.items()]
+    return everything, _ranked(by_zone, "zone_name"), _ranked(units, "unit_name")
+
+
+async def totals(principal: Principal, campaign_id: int) -> dict[str, Any]:
+    """Total, count, progress toward the target, by zone and by unit (ranked)."""
+    campaign = await get_campaign(principal, campaign_id)
+    everything, by_zone, by_unit = await _tallies(campaign.id)
+    target = campaign.target_fen
+    return {"campaign_id": campaign.id, "title": campaign.title, "state": campaign.state.value,
+            "target_fen": target, "progress": round(everything.total_fen / target, 4) if target else None,
+            **everything.as_dict(), "by_zone": by_zone, "by_unit": by_unit}
+
+
+async def leaderboard(principal: Principal, campaign_id: int, *, by: str, limit: int) -> dict[str, Any]:
+    """Units or zones ranked by what they gave (equal totals share a rank)."""
+    campaign = await get_campaign(principal, campaign_id)
+    _, by_zone, by_unit = await _tallies(campaign.id)
+    name = "unit" if by == "unit" else "zone"
+    rows = [{"rank": r["rank"], "id": r[f"{name}_id"], "name": r[f"{name}_name"],
+             "zone_id": r["zone_id"], "total_fen": r["total_fen"], "count": r["count"]}
+            for r in (by_unit if by == "unit" else by_zone)[:limit]]
+    return {"campaign_id": campaign.id, "by": by, "rows": rows}
+
+
+async def net_total(campaign_id: int) -> int:
+    """What a drive raised, net of refunds and reversals (settling a zone_fund drive)."""
+    return (await _tallies(campaign_id))[0].total_fen
+
+
+def _ranked(rows: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    """Highest total first; equal totals share a rank (1, 2, 2, 4)."""
+    rows.sort(key=lambda r: (-r["total_fen"], -r["count"], r[name] or ""))
+    rank = 0
+    for i, row in enumerate(rows):
+        if i == 0 or row["total_fen"] != rows[i - 1]["total_fen"]:
+            rank = i + 1
+        row["rank"] = rank
+    return rows
