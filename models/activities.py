@@ -116,7 +116,9 @@ class Signup(Model):
     queued_at = fields.DatetimeField(description="first come, first served order")
     confirmed_at = fields.DatetimeField(null=True)
     cancelled_at = fields.DatetimeField(null=True)
-    signed_up_by_id = fields.IntField(null=True, description="a unit admin who signed up the member")
+    signed_up_by: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Member", related_name=False, null=True, on_delete=fields.SET_NULL, description="a unit admin who signed up the member")
+    signed_up_by_id: int | None
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -133,11 +135,15 @@ class Checkin(Model):
     member: fields.ForeignKeyRelation = fields.ForeignKeyField(
         "models.Member", related_name="checkins", on_delete=fields.CASCADE)
     member_id: int
-    unit_id = fields.IntField(null=True)
+    unit: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Unit", related_name=False, null=True, on_delete=fields.SET_NULL)
+    unit_id: int | None
     method = fields.CharEnumField(CheckinMethod, max_length=16)
     walk_in = fields.BooleanField(default=False)
     checked_in_at = fields.DatetimeField()
-    scanned_by_id = fields.IntField(null=True)
+    scanned_by: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Member", related_name=False, null=True, on_delete=fields.SET_NULL)
+    scanned_by_id: int | None
     nonce = fields.CharField(max_length=64, null=True)
     lat = fields.FloatField(null=True)
     lng = fields.FloatField(null=True)
@@ -151,10 +157,14 @@ class ScanNonce(Model):
     """Client nonces of offline pass scans already processed, so a retried upload counts once."""
 
     id = fields.IntField(primary_key=True)
-    activity_id = fields.IntField()
+    activity: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Activity", related_name=False, on_delete=fields.CASCADE)
+    activity_id: int
     nonce = fields.CharField(max_length=64)
     outcome = fields.CharField(max_length=32)
-    member_id = fields.IntField(null=True)
+    member: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Member", related_name=False, null=True, on_delete=fields.SET_NULL)
+    member_id: int | None
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -189,9 +199,15 @@ class ContestEntry(Model):
     contest: fields.ForeignKeyRelation[Activity] = fields.ForeignKeyField(
         "models.Activity", related_name="entries", on_delete=fields.CASCADE)
     contest_id: int
-    zone_id = fields.IntField()
-    unit_id = fields.IntField()
-    member_id = fields.IntField(null=True)
+    zone: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Zone", related_name=False, on_delete=fields.RESTRICT)
+    zone_id: int
+    unit: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Unit", related_name=False, on_delete=fields.RESTRICT)
+    unit_id: int
+    member: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Member", related_name=False, null=True, on_delete=fields.SET_NULL)
+    member_id: int | None
     title = fields.CharField(max_length=128)
     preliminary_score = fields.DecimalField(max_digits=8, decimal_places=2, null=True)
     preliminary_rank = fields.IntField(null=True)
@@ -215,7 +231,9 @@ class ContestRound(Model):
     kind = fields.CharEnumField(ContestRoundKind, max_length=16)
     zone_id = fields.IntField(null=True)
     advance_top = fields.IntField(null=True)
-    closed_by_id = fields.IntField()
+    closed_by: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Member", related_name=False, on_delete=fields.RESTRICT)
+    closed_by_id: int
     closed_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

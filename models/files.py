@@ -19,7 +19,9 @@ class Upload(Model):
     uploaded_by: fields.ForeignKeyRelation = fields.ForeignKeyField(
         "models.Member", related_name="uploads", on_delete=fields.CASCADE)
     uploaded_by_id: int
-    unit_id = fields.IntField(null=True, description="the uploader's unit then: its admins may cite it")
+    unit: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Unit", related_name=False, null=True, on_delete=fields.SET_NULL, description="the uploader's unit then: its admins may cite it")
+    unit_id: int | None
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

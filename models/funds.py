@@ -53,12 +53,16 @@ class Campaign(Model):
     description = fields.TextField(default="")
     target_fen = fields.BigIntField(null=True)
     zone_ids = fields.JSONField(default=list, description="audience zones, empty for the whole city")
-    fund_zone_id = fields.IntField(null=True, description="zone_fund drives: the zone whose ledger gets the money")
+    fund_zone: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Zone", related_name=False, null=True, on_delete=fields.RESTRICT, description="zone_fund drives: the zone whose ledger gets the money")
+    fund_zone_id: int | None
     min_amount_fen = fields.BigIntField(default=1)
     max_amount_fen = fields.BigIntField(default=10_000_000)
     starts_at = fields.DatetimeField(null=True)
     ends_at = fields.DatetimeField()
-    created_by_id = fields.IntField()
+    created_by: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Member", related_name=False, on_delete=fields.RESTRICT)
+    created_by_id: int
     created_at = fields.DatetimeField(auto_now_add=True)
     opened_at = fields.DatetimeField(null=True)
     closed_at = fields.DatetimeField(null=True)
@@ -76,9 +80,15 @@ class Contribution(Model):
     campaign: fields.ForeignKeyRelation[Campaign] = fields.ForeignKeyField(
         "models.Campaign", related_name="contributions", on_delete=fields.RESTRICT)
     campaign_id: int
-    member_id = fields.IntField(null=True, description="the payer, when a member")
-    unit_id = fields.IntField()
-    zone_id = fields.IntField(null=True, description="the unit zone when the contribution was made")
+    member: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Member", related_name=False, null=True, on_delete=fields.RESTRICT, description="the payer, when a member")
+    member_id: int | None
+    unit: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Unit", related_name=False, on_delete=fields.RESTRICT)
+    unit_id: int
+    zone: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Zone", related_name=False, null=True, on_delete=fields.RESTRICT, description="the unit zone when the contribution was made")
+    zone_id: int | None
     channel = fields.CharEnumField(Channel, max_length=16)
     status = fields.CharEnumField(ContributionStatus, max_length=16)
     amount_fen = fields.BigIntField(description="negative only on a reversing entry")
@@ -99,8 +109,12 @@ class Contribution(Model):
     receipt_no = fields.CharField(max_length=64, null=True)
     received_on = fields.DateField(null=True)
     note = fields.TextField(default="")
-    recorded_by_id = fields.IntField(null=True)
-    reverses_id = fields.IntField(null=True, unique=True, description="the entry this one reverses")
+    recorded_by: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Member", related_name=False, null=True, on_delete=fields.RESTRICT)
+    recorded_by_id: int | None
+    reverses: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Contribution", related_name=False, null=True, unique=True, on_delete=fields.RESTRICT, description="the entry this one reverses")
+    reverses_id: int | None
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -117,8 +131,12 @@ class CampaignTotal(Model):
     campaign: fields.ForeignKeyRelation[Campaign] = fields.ForeignKeyField(
         "models.Campaign", related_name="totals", on_delete=fields.CASCADE)
     campaign_id: int
-    unit_id = fields.IntField()
-    zone_id = fields.IntField(null=True)
+    unit: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Unit", related_name=False, on_delete=fields.RESTRICT)
+    unit_id: int
+    zone: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Zone", related_name=False, null=True, on_delete=fields.RESTRICT)
+    zone_id: int | None
     online_fen = fields.BigIntField(default=0)
     online_count = fields.IntField(default=0)
     offline_fen = fields.BigIntField(default=0)
@@ -142,7 +160,9 @@ class Refund(Model):
     reason = fields.CharField(max_length=80, default="")
     status = fields.CharEnumField(RefundStatus, max_length=16, default=RefundStatus.PROCESSING)
     idempotency_key = fields.CharField(max_length=64, null=True)
-    requested_by_id = fields.IntField()
+    requested_by: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Member", related_name=False, on_delete=fields.RESTRICT)
+    requested_by_id: int
     next_check_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     ended_at = fields.DatetimeField(null=True)

@@ -46,17 +46,27 @@ class FundEntry(Model):
     category = fields.CharEnumField(EntryCategory, max_length=24)
     status = fields.CharEnumField(EntryStatus, max_length=8, default=EntryStatus.BOOKED)
     amount_fen = fields.BigIntField(description="negative only on a reversing line")
-    unit_id = fields.IntField(null=True, description="the paying unit of duty_unit and member_unit income")
-    campaign_id = fields.IntField(null=True, unique=True)
+    unit: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Unit", related_name=False, null=True, on_delete=fields.RESTRICT, description="the paying unit of duty_unit and member_unit income")
+    unit_id: int | None
+    campaign: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Campaign", related_name=False, null=True, unique=True, on_delete=fields.RESTRICT)
+    campaign_id: int | None
     description = fields.CharField(max_length=200)
     attachments = fields.JSONField(default=list)
     occurred_on = fields.DateField()
     idempotency_key = fields.CharField(max_length=64, null=True)
-    recorded_by_id = fields.IntField()
-    decided_by_id = fields.IntField(null=True)
+    recorded_by: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Member", related_name=False, on_delete=fields.RESTRICT)
+    recorded_by_id: int
+    decided_by: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Member", related_name=False, null=True, on_delete=fields.RESTRICT)
+    decided_by_id: int | None
     decided_at = fields.DatetimeField(null=True)
     decision_note = fields.CharField(max_length=200, default="")
-    reverses_id = fields.IntField(null=True, unique=True)
+    reverses: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.FundEntry", related_name=False, null=True, unique=True, on_delete=fields.RESTRICT)
+    reverses_id: int | None
     booked_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 

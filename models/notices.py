@@ -40,7 +40,9 @@ class Notice(Model):
     kind = fields.CharEnumField(NoticeKind, max_length=16)
     status = fields.CharEnumField(NoticeStatus, max_length=16, default=NoticeStatus.DELIVERED)
     priority = fields.CharEnumField(NoticePriority, max_length=16, default=NoticePriority.NORMAL)
-    sender_unit_id = fields.IntField(null=True)
+    sender_unit: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Unit", related_name=False, null=True, on_delete=fields.SET_NULL)
+    sender_unit_id: int | None
     attachments = fields.JSONField(default=list)
     remind_after_s = fields.IntField(null=True, description="one reminder to whoever has not read")
     planned_at = fields.DatetimeField(null=True)
@@ -51,7 +53,9 @@ class Notice(Model):
     topic = fields.CharField(max_length=64, default="", description="e.g. activity.promoted")
     title = fields.CharField(max_length=128)
     body = fields.TextField(default="")
-    sender_id = fields.IntField(null=True)
+    sender: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Member", related_name=False, null=True, on_delete=fields.SET_NULL)
+    sender_id: int | None
     audience = fields.JSONField(default=dict)
     require_ack = fields.BooleanField(default=False)
     ack_due_at = fields.DatetimeField(null=True)
@@ -92,8 +96,12 @@ class InboxItem(Model):
     notice: fields.ForeignKeyRelation[Notice] = fields.ForeignKeyField(
         "models.Notice", related_name="inbox_items", on_delete=fields.CASCADE)
     notice_id: int
-    member_id = fields.IntField()
-    unit_id = fields.IntField(null=True)
+    member: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Member", related_name=False, on_delete=fields.CASCADE)
+    member_id: int
+    unit: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Unit", related_name=False, null=True, on_delete=fields.SET_NULL)
+    unit_id: int | None
     delivered_at = fields.DatetimeField()
     read_at = fields.DatetimeField(null=True)
     acked_at = fields.DatetimeField(null=True)
@@ -112,7 +120,9 @@ class SubscriptionGrant(Model):
     """Subscribe-message grants a member gave in the mini-program: each push consumes one."""
 
     id = fields.IntField(primary_key=True)
-    member_id = fields.IntField()
+    member: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Member", related_name=False, on_delete=fields.CASCADE)
+    member_id: int
     template_id = fields.CharField(max_length=64)
     available = fields.IntField(default=0)
     accepted_total = fields.IntField(default=0)
@@ -131,8 +141,12 @@ class UnitReceipt(Model):
     notice: fields.ForeignKeyRelation[Notice] = fields.ForeignKeyField(
         "models.Notice", related_name="unit_receipts", on_delete=fields.CASCADE)
     notice_id: int
-    unit_id = fields.IntField()
-    signed_by_id = fields.IntField()
+    unit: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Unit", related_name=False, on_delete=fields.CASCADE)
+    unit_id: int
+    signed_by: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Member", related_name=False, on_delete=fields.RESTRICT)
+    signed_by_id: int
     signed_at = fields.DatetimeField()
 
     class Meta:
@@ -147,7 +161,9 @@ class DeadlineList(Model):
     notice: fields.ForeignKeyRelation[Notice] = fields.ForeignKeyField(
         "models.Notice", related_name="deadline_lists", on_delete=fields.CASCADE)
     notice_id: int
-    unit_id = fields.IntField()
+    unit: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Unit", related_name=False, on_delete=fields.CASCADE)
+    unit_id: int
     member_ids = fields.JSONField()
     sent_at = fields.DatetimeField()
 

@@ -57,7 +57,9 @@ class Assignment(Model):
     unit: fields.ForeignKeyRelation = fields.ForeignKeyField(
         "models.Unit", related_name="supervision_assignments", on_delete=fields.RESTRICT)
     unit_id: int
-    zone_id = fields.IntField(null=True, description="the zone of the unit when the item was assigned")
+    zone: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Zone", related_name=False, null=True, on_delete=fields.RESTRICT, description="the zone of the unit when the item was assigned")
+    zone_id: int | None
     state = fields.CharEnumField(AssignmentState, max_length=16, default=AssignmentState.OPEN)
     assigned_at = fields.DatetimeField()
     submitted_at = fields.DatetimeField(null=True)
@@ -126,7 +128,9 @@ class Urge(Model):
     by: fields.ForeignKeyRelation = fields.ForeignKeyField(
         "models.Member", related_name="supervision_urges", on_delete=fields.RESTRICT)
     by_id: int
-    by_unit_id = fields.IntField(null=True, description="the duty unit that urged, null for the committee")
+    by_unit: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Unit", related_name=False, null=True, on_delete=fields.SET_NULL, description="the duty unit that urged, null for the committee")
+    by_unit_id: int | None
     note = fields.TextField(default="")
     at = fields.DatetimeField()
 

@@ -193,7 +193,7 @@ def start_embedded_redis(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [redis_server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir.resolve()),
          "--appendonly", "yes", "--save", "", "--daemonize", "no", "--loglevel", "warning"],
-        stdout=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL, start_new_session=True)  # stopped last, by `zonehub up` itself
 
 
 def _fake_pay_env(settings: Settings, pay_dir: Path, env: dict[str, str], *, api: str) -> dict[str, str]:

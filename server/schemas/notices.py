@@ -107,7 +107,7 @@ class ReceiptOut(Out):
 class UnitReceiptOut(Out):
     notice_id: int
     unit_id: int
-    signed_by: int = Field(validation_alias=AliasChoices("signed_by", "signed_by_id"))
+    signed_by: int = Field(validation_alias=AliasChoices("signed_by_id", "signed_by"))
     signed_at: Timestamp
 
 
