@@ -94,6 +94,10 @@ class MerchantAccount:
         failures.check_count(count)
         self.rules.append(PayFailureRule(kind, status, code, count))
 
+    def clear_script(self) -> None:
+        """Drop every scripted failure (orders, refunds and counters stay)."""
+        self.rules.clear()
+
     # ------------------------------------------------------------------ API
 
     def prepay(self, body: object) -> JSON:

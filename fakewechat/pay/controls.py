@@ -1,4 +1,4 @@
-"""The ``/_fake/pay/`` controls: pay orders, end refunds, script failures, look inside.
+"""The ``/_fake/pay/`` controls: pay orders, end refunds, notify, script failures, look inside.
 
 Their errors are pay-style JSON, ``{"code": "INVALID_REQUEST", "message": "..."}`` with 400 (or
 502 ``NOTIFY_FAILED`` when a notification could not be delivered).
@@ -8,29 +8,40 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 from aiohttp import web
 
 from fakewechat.answers import pay_answer, read_json
+from fakewechat.pay import notifications
 from fakewechat.pay.platform import PAY_KEY
 
 __all__ = ["ROUTES"]
 
 JSON = dict[str, Any]
 
+#: the body of ``POST /_fake/pay/orders/{out_trade_no}/notify``: each field and its JSON type.
+_NOTIFY_OPTIONS: Final = {"forge": bool, "tamper": dict, "resign": bool, "duplicate": int}
+_MAX_DUPLICATES: Final = 100
+
 
 def _control_error(message: str, status: int = 400, code: str = "INVALID_REQUEST") -> web.Response:
     return pay_answer({"code": code, "message": message}, status)
 
 
-async def _notify_with(send: Callable[[], Awaitable[int]]) -> JSON | web.Response:
-    """``{"notify_status": N}`` of a delivery, or a 502 answer when it could not be made."""
+async def _delivered(
+    send: Callable[[], Awaitable[int]], times: int = 1
+) -> list[int] | web.Response:
+    """What the merchant answered ``times`` deliveries made one after another (a status
+    each), or a 502 answer when one could not be made."""
+    statuses = []
     try:
-        return {"notify_status": await send()}
+        for _ in range(times):
+            statuses.append(await send())
     except (TimeoutError, aiohttp.ClientError) as exc:
         return _control_error(f"notification not delivered: {exc!r}", 502, "NOTIFY_FAILED")
+    return statuses
 
 
 async def _succeed(request: web.Request) -> web.Response:
@@ -49,11 +60,45 @@ async def _succeed(request: web.Request) -> web.Response:
     except ValueError as exc:
         return _control_error(str(exc))
     if request.query.get("notify") == "1" and not pay.auto_notify:
-        delivery = await _notify_with(functools.partial(pay.deliver, out_trade_no))
+        delivery = await _delivered(functools.partial(pay.deliver, out_trade_no))
         if isinstance(delivery, web.Response):
             return delivery
-        result.update(delivery)
+        result["notify_status"] = delivery[0]
     return pay_answer(result)
+
+
+async def _notify(request: web.Request) -> web.Response:
+    """Deliver a paid order's notification now, one after another with ``duplicate``.
+
+    Optional body: ``{"forge": true}`` (signed by a key that is not the platform's),
+    ``{"tamper": {...}}`` (fields replacing the transaction's, validly signed; with
+    ``"resign": false`` put in after signing), ``{"duplicate": n}`` (n more copies, same id).
+    Answers ``{"id": "EV-...", "notify_statuses": [...]}``, a status per delivery.
+    """
+    pay = request.app[PAY_KEY]
+    options = await read_json(request) if request.body_exists else {}
+    if not isinstance(options, dict):
+        return _control_error("body must be a JSON object")
+    unknown = options.keys() - _NOTIFY_OPTIONS.keys()
+    if unknown:
+        return _control_error(f"unknown fields {sorted(unknown)}: give {list(_NOTIFY_OPTIONS)}")
+    if any(type(options[name]) is not kind for name, kind in _NOTIFY_OPTIONS.items()
+           if name in options):
+        return _control_error("forge/resign must be booleans, tamper an object, duplicate an int")
+    duplicate = options.pop("duplicate", 0)
+    if not 0 <= duplicate <= _MAX_DUPLICATES:
+        return _control_error(f"duplicate must be within 0..{_MAX_DUPLICATES}")
+    copies_id = notifications.event_id()
+    send = functools.partial(
+        pay.deliver, request.match_info["out_trade_no"], copies_id=copies_id, **options
+    )
+    try:
+        delivery = await _delivered(send, times=1 + duplicate)
+    except ValueError as exc:  # not a paid order, or resign=false without tamper
+        return _control_error(str(exc))
+    if isinstance(delivery, web.Response):
+        return delivery
+    return pay_answer({"id": copies_id, "notify_statuses": delivery})
 
 
 async def _complete_refund(request: web.Request) -> web.Response:
@@ -67,12 +112,12 @@ async def _complete_refund(request: web.Request) -> web.Response:
         return _control_error(str(exc))
     notify_url = pay.refunds[out_refund_no].notify_url
     if request.query.get("notify") == "1" and not pay.auto_notify and notify_url is not None:
-        delivery = await _notify_with(
+        delivery = await _delivered(
             functools.partial(pay.deliver_refund, out_refund_no, status=status)
         )
         if isinstance(delivery, web.Response):
             return delivery
-        result.update(delivery)
+        result["notify_status"] = delivery[0]
     return pay_answer(result)
 
 
@@ -107,6 +152,12 @@ async def _script(request: web.Request) -> web.Response:
     return pay_answer({"rules": [rule.as_dict() for rule in request.app[PAY_KEY].rules]})
 
 
+async def _clear_script(request: web.Request) -> web.Response:
+    """Drop every scripted failure; orders, refunds and counters stay."""
+    request.app[PAY_KEY].clear_script()
+    return pay_answer({"rules": []})
+
+
 async def _stats(request: web.Request) -> web.Response:
     return pay_answer(request.app[PAY_KEY].stats())
 
@@ -124,9 +175,11 @@ async def _platform_public(request: web.Request) -> web.Response:
 ROUTES = [
     web.get("/_fake/pay/orders", _orders, allow_head=False),
     web.post("/_fake/pay/orders/{out_trade_no}/succeed", _succeed),
+    web.post("/_fake/pay/orders/{out_trade_no}/notify", _notify),
     web.get("/_fake/pay/refunds", _refunds, allow_head=False),
     web.post("/_fake/pay/refunds/{out_refund_no}/complete", _complete_refund),
     web.post("/_fake/pay/script", _script),
+    web.delete("/_fake/pay/script", _clear_script),
     web.get("/_fake/pay/stats", _stats, allow_head=False),
     web.get("/_fake/pay/keys/platform-public", _platform_public, allow_head=False),
 ]
