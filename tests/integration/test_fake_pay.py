@@ -527,6 +527,101 @@ async def test_control_routes(wxpay: AsyncWeChatPay, fake: PayServer) -> None:
     assert fake.pay.orders == {} and fake.pay.prepay_calls == 0
 
 
+async def test_control_clear_script(wxpay: AsyncWeChatPay, fake: PayServer) -> None:
+    await prepay(wxpay, "order-0001")
+    async with aiohttp.ClientSession(fake.base_url) as http:
+        for rule in ({"kind": "query", "count": -1}, {"kind": "prepay", "status": 503}):
+            async with http.post("/_fake/pay/script", json=rule) as resp:
+                assert resp.status == 200
+        assert parse(await wxpay.query(out_trade_no="order-0001"))[0] == 500
+        async with http.delete("/_fake/pay/script") as resp:
+            assert (resp.status, await resp.json()) == (200, {"rules": []})
+    assert fake.pay.rules == []
+    code, body = parse(await wxpay.query(out_trade_no="order-0001"))
+    assert (code, body["trade_state"]) == (200, "NOTPAY")  # the order outlives the script
+    assert (await prepay(wxpay, "order-0002"))[0] == 200
+    assert (fake.pay.failures_served, len(fake.pay.orders)) == (1, 2)
+
+
+async def notify(fake: PayServer, out_trade_no: str, body: Any = None) -> tuple[int, Any]:
+    """POST /_fake/pay/orders/{out_trade_no}/notify (with a JSON body unless None)."""
+    async with aiohttp.ClientSession(fake.base_url) as http:
+        path = f"/_fake/pay/orders/{out_trade_no}/notify"
+        async with http.post(path, json=body) if body is not None else http.post(path) as resp:
+            return resp.status, await resp.json()
+
+
+async def test_control_notify(wxpay: AsyncWeChatPay, fake: PayServer) -> None:
+    await paid_order(wxpay, fake, "order-0001")
+    code, answer = await notify(fake, "order-0001")
+    assert code == 200
+    assert answer["id"].startswith("EV-") and answer["notify_statuses"] == [200]
+    (sent,) = fake.receiver.received
+    result = wxpay.callback(*sent)
+    assert result is not None and result["id"] == answer["id"]
+    assert result["resource"]["out_trade_no"] == "order-0001"
+
+    fake.receiver.statuses.extend([200, 500, 204])
+    code, answer = await notify(fake, "order-0001", {"duplicate": 2})
+    assert (code, answer["notify_statuses"]) == (200, [200, 500, 204])
+    copies = [wxpay.callback(*sent) for sent in fake.receiver.received[1:]]
+    assert len(copies) == 3
+    assert all(copy is not None and copy["id"] == answer["id"] for copy in copies)
+    assert answer["id"] != result["id"]
+    assert fake.pay.notifications_sent == 4
+
+
+async def test_control_notify_forged_and_tampered(wxpay: AsyncWeChatPay, fake: PayServer) -> None:
+    await paid_order(wxpay, fake, "order-0001")
+    cheap = {"amount": {"total": 1, "payer_total": 1, "currency": "CNY", "payer_currency": "CNY"}}
+    for body, believed, total in (
+        ({"forge": True}, False, None),
+        ({"tamper": cheap}, True, 1),
+        ({"tamper": cheap, "resign": False}, False, None),
+        ({"forge": False, "tamper": {}, "resign": True, "duplicate": 0}, True, 100),
+    ):
+        code, answer = await notify(fake, "order-0001", body)
+        assert (code, answer["notify_statuses"]) == (200, [200])
+        result = wxpay.callback(*fake.receiver.received[-1])
+        assert (result is not None) is believed, body
+        if result is not None:
+            assert result["resource"]["amount"]["total"] == total
+    assert len(fake.receiver.received) == 4
+
+
+@pytest.mark.parametrize(
+    ("out_trade_no", "body"),
+    [
+        ("order-0001", [True]),
+        ("order-0001", {"forge": 1}),
+        ("order-0001", {"tamper": "amount"}),
+        ("order-0001", {"duplicate": True}),
+        ("order-0001", {"duplicate": -1}),
+        ("order-0001", {"duplicate": 101}),
+        ("order-0001", {"copies_id": "EV-1"}),
+        ("order-0001", {"resign": False}),
+        ("order-0002", None),
+        ("order-9999", None),
+    ],
+)
+async def test_control_notify_refuses(
+    wxpay: AsyncWeChatPay, fake: PayServer, out_trade_no: str, body: Any
+) -> None:
+    await paid_order(wxpay, fake, "order-0001")
+    await prepay(wxpay, "order-0002")
+    code, answer = await notify(fake, out_trade_no, body)
+    assert (code, answer["code"]) == (400, "INVALID_REQUEST")
+    assert fake.receiver.received == [] and fake.pay.notifications_sent == 0
+
+
+async def test_control_notify_unreachable(wxpay: AsyncWeChatPay, fake: PayServer) -> None:
+    code, _ = await prepay(wxpay, "order-0001", notify_url="http://127.0.0.1:1/pay/notify")
+    assert code == 200
+    fake.pay.succeed("order-0001")
+    code, answer = await notify(fake, "order-0001")
+    assert (code, answer["code"]) == (502, "NOTIFY_FAILED")
+
+
 # --------------------------------------------------------------------- keys
 
 
