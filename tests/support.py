@@ -98,9 +98,12 @@ async def run_workers(settings: Any, n: int = 1, **overrides: Any) -> list[Any]:
                       ctx={"settings": settings}, handle_signals=False,
                       **{"max_jobs": 20, **overrides})
                for _ in range(n)]
-    await asyncio.gather(*(w.main() for w in workers))
-    for w in workers:
-        await w.close()
+    try:
+        # run_check: a job that raised fails the test (FailedJobs), it is not silently counted.
+        await asyncio.gather(*(w.run_check() for w in workers))
+    finally:
+        for w in workers:
+            await w.close()
     return workers
 
 

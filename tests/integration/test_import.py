@@ -113,14 +113,14 @@ async def test_xlsx_import_and_role_change_revokes_tokens(client: TestClient[Any
 
 async def test_garbage_files_are_clear_errors(client: TestClient[Any, Any], city: City) -> None:
     staff = await staff_login(client)
-    for name, content, kind in [("x.xlsx", b"PK\x03\x04 not really a zip", None),
-                                ("x.csv", b"foo,bar\n1,2\n", None),
-                                ("x.csv", b"", "units"),
-                                ("x.csv", "name,zone\n".encode(), "units"),
-                                ("x.csv", b"\xff\xfe\x00garbage\x00", "members")]:
+    for name, content, kind, expected in [
+            ("x.xlsx", b"PK\x03\x04 not really a zip", None, (422, "import_invalid", "xlsx")),
+            ("x.csv", b"foo,bar\n1,2\n", None, (422, "import_invalid", "unknown_columns")),
+            ("x.csv", b"", "units", (422, "invalid_request", "missing")),
+            ("x.csv", "name,zone\n".encode(), "units", (422, "import_invalid", "import_row")),
+            ("x.csv", b"\xff\xfe\x00garbage\x00", "members", (422, "import_invalid", "encoding"))]:
         status, body = await _upload(client, staff, name, content, kind)
-        assert 400 <= status < 500, (name, body)
-        assert body["code"] in {"import_invalid", "invalid_request"}
+        assert (status, body["code"], body["errors"][0]["type"]) == expected, (name, body)
     r = await client.post("/api/v1/org/import", json={"file": "x"}, headers=bearer(staff))
     assert r.status == 422 and (await r.json())["code"] == "invalid_request"
 
