@@ -6,8 +6,8 @@ Then, beside each other in the same run:
 
 1. the bare indexed SELECT (asyncpg, no ORM): the floor of a scan that finds a full batch, and
    (row 5) of one that finds nothing;
-2. `services.supervision.due()`: the same query through tortoise, as the cron runs it;
-3. `services.supervision.run_escalations()` firing the due reminders: escalations per second,
+2. `services.escalation.due()`: the same query through tortoise, as the cron runs it;
+3. `services.escalation.run_escalations()` firing the due reminders: escalations per second,
    latency per batch of 500 (claim rows, advance pointers, write the inbox messages, commit);
 4. `run_escalations()` once nothing is due: the steady cost of the minute-by-minute cron, beside
    the bare SELECT that finds nothing.
@@ -34,7 +34,7 @@ from bench.stack import _asyncpg_dsn
 ASSIGNMENTS = 100_000
 DUE = 30_000
 SCAN_SQL = ("SELECT id, next_step, next_step_at FROM supervision_assignment "
-            "WHERE next_step_at <= $1 ORDER BY next_step_at LIMIT 500")  # = services.supervision.due
+            "WHERE next_step_at <= $1 ORDER BY next_step_at LIMIT 500")  # = services.escalation.due
 
 
 def _stats(latencies_s: list[float], count: int, elapsed_s: float) -> LoadStats:
@@ -91,7 +91,7 @@ async def _populate(conn: asyncpg.Connection, now: Any) -> int:
 
 async def run(ctx: Context) -> list[Result]:
     from services import clock
-    from services import supervision as svc
+    from services import escalation as svc
     from services.db import close_db, init_db
 
     url = ctx.stack.database_url

@@ -105,7 +105,7 @@ async def start_worker(ctx: Context) -> None:
 # -- the baseline: straight to the fake ----------------------------------------------------------
 
 def push_body(openid: str) -> bytes:
-    """What services.notices sends for a notice titled 压测通知 (services.push.Pusher.send)."""
+    """What services.delivery sends for a notice titled 压测通知 (services.push.Pusher.send)."""
     data = {"thing1": {"value": "压测通知"}, "time2": {"value": "2025-01-01 09:00"},
             "thing3": {"value": "请及时阅读"}}
     return json.dumps({"touser": openid, "template_id": TEMPLATE, "data": data,

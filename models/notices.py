@@ -113,7 +113,7 @@ class InboxItem(Model):
     class Meta:
         table = "inbox_item"
         unique_together = (("notice", "member_id"),)
-        indexes = (("member_id", "id"),)
+        indexes = (("member_id", "notice_id"),)
 
 
 class SubscriptionGrant(Model):

@@ -64,14 +64,15 @@ async def liaison_ids(zone_id: int) -> list[int]:
 # -- reading and receipts -----------------------------------------------------------------------
 
 async def inbox_page(member_id: int, *, cursor: int | None, limit: int) -> dict[str, Any]:
-    """Newest first (`cursor`: the previous page's next_cursor), with the unread count."""
+    """Newest notice first, whatever order the worker delivered them in (`cursor`: the previous
+    page's next_cursor, a notice id), with the unread count."""
     qs = InboxItem.filter(member_id=member_id)
     if cursor is not None:
-        qs = qs.filter(id__lt=cursor)
-    rows = await qs.order_by("-id").limit(limit).select_related("notice")
+        qs = qs.filter(notice_id__lt=cursor)
+    rows = await qs.order_by("-notice_id").limit(limit).select_related("notice")
     unread = await InboxItem.filter(member_id=member_id, read_at__isnull=True).count()
     return {"items": rows, "unread": unread,
-            "next_cursor": rows[-1].id if len(rows) == limit else None}
+            "next_cursor": rows[-1].notice_id if len(rows) == limit else None}
 
 
 async def _item(member_id: int, notice_id: int) -> InboxItem:

@@ -15,9 +15,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from tortoise.transactions import in_transaction
 
+from models.funds import Campaign, CampaignKind
 from models.ledger import EntryStatus, FundEntry
 from models.notices import InboxItem
-from models.org import Member, Role, Rotation, Zone
+from models.org import Member, Role, Rotation
 from services import clock, errors, fund_entries
 from services import ledger as svc
 from services.auth import hash_password
@@ -86,6 +87,13 @@ async def _setup(client: TestClient[Any, Any], city: City) -> dict[str, Any]:
         "member": await wechat_login(client, city.members[other.id][0].openid or ""),
         "far_member": await wechat_login(client, city.members[far.unit_id][0].openid or ""),
     }
+
+
+async def _drives(s: dict[str, Any], n: int) -> list[int]:
+    """n zone-fund drives of zone 1 (the ledger line references its drive)."""
+    return [(await Campaign.create(kind=CampaignKind.ZONE_FUND, title=f"募集{i}", fund_zone_id=s["z1"],
+                                   ends_at=clock.now(), created_by_id=s["staff_id"])).id
+            for i in range(n)]
 
 
 async def _entry(client: TestClient[Any, Any], token: str, zone_id: int, *, expect: int = 201,
@@ -469,36 +477,37 @@ async def test_book_campaign_books_each_drive_once(client: TestClient[Any, Any],
                                                    city: City) -> None:
     s = await _setup(client, city)
     z1 = s["z1"]
+    d41, d42, d43, d44, d45 = await _drives(s, 5)
     async with in_transaction():
-        line = await fund_entries.book_campaign(zone_id=z1, campaign_id=41, amount_fen=123_456,
+        line = await fund_entries.book_campaign(zone_id=z1, campaign_id=d41, amount_fen=123_456,
                                        title="读书节募集", recorded_by_id=s["staff_id"])
     assert line is not None
     assert (line.category.value, line.status, line.amount_fen, line.campaign_id) == \
-        ("campaign", EntryStatus.BOOKED, 123_456, 41)
+        ("campaign", EntryStatus.BOOKED, 123_456, d41)
     async with in_transaction():
-        again = await fund_entries.book_campaign(zone_id=z1, campaign_id=41, amount_fen=999,
+        again = await fund_entries.book_campaign(zone_id=z1, campaign_id=d41, amount_fen=999,
                                         title="读书节募集", recorded_by_id=s["staff_id"])
     assert again is not None and again.id == line.id and again.amount_fen == 123_456
-    assert await fund_entries.book_campaign(zone_id=z1, campaign_id=42, amount_fen=0, title="空",
+    assert await fund_entries.book_campaign(zone_id=z1, campaign_id=d42, amount_fen=0, title="空",
                                    recorded_by_id=s["staff_id"]) is None
     # Inside the caller's transaction: if the caller rolls back, nothing was booked.
     with pytest.raises(RuntimeError):
         async with in_transaction():
-            await fund_entries.book_campaign(zone_id=z1, campaign_id=43, amount_fen=500, title="回滚",
+            await fund_entries.book_campaign(zone_id=z1, campaign_id=d43, amount_fen=500, title="回滚",
                                     recorded_by_id=s["staff_id"])
             raise RuntimeError("the caller fails after booking")
-    assert not await FundEntry.filter(campaign_id=43).exists()
+    assert not await FundEntry.filter(campaign_id=d43).exists()
     with pytest.raises(errors.ZoneNotFound):
-        await fund_entries.book_campaign(zone_id=999_999, campaign_id=44, amount_fen=1, title="x",
+        await fund_entries.book_campaign(zone_id=999_999, campaign_id=d44, amount_fen=1, title="x",
                                 recorded_by_id=s["staff_id"])
     with pytest.raises(ValueError):
-        await fund_entries.book_campaign(zone_id=z1, campaign_id=45, amount_fen=-1, title="x",
+        await fund_entries.book_campaign(zone_id=z1, campaign_id=d45, amount_fen=-1, title="x",
                                 recorded_by_id=s["staff_id"])
     assert await FundEntry.filter(category="campaign").count() == 1
     book = await _ledger(client, s["member"], z1)
     assert book["income_by_category"] == incomes(campaign=123_456)
     assert lines(book) == [("campaign", 123_456, 123_456)]
-    assert book["entries"][0]["campaign_id"] == 41
+    assert book["entries"][0]["campaign_id"] == d41
 
 
 # -- under parallel load (PostgreSQL) -------------------------------------------------------------
@@ -597,17 +606,18 @@ async def test_parallel_decisions_and_reversals_happen_once(
 @requires_postgres
 async def test_parallel_book_campaign_books_once(client: TestClient[Any, Any], city: City) -> None:
     s = await _setup(client, city)
+    [drive] = await _drives(s, 1)
 
     async def close_drive() -> int:
         async with in_transaction():
-            line = await fund_entries.book_campaign(zone_id=s["z1"], campaign_id=7, amount_fen=88_800,
+            line = await fund_entries.book_campaign(zone_id=s["z1"], campaign_id=drive, amount_fen=88_800,
                                            title="专项募集", recorded_by_id=s["staff_id"])
             assert line is not None
             return line.id
 
     ids = await asyncio.gather(*(close_drive() for _ in range(8)))
     assert len(set(ids)) == 1
-    assert await FundEntry.filter(campaign_id=7).count() == 1
+    assert await FundEntry.filter(campaign_id=drive).count() == 1
     assert await svc.balance(s["z1"]) == 88_800
 
 

@@ -24,7 +24,7 @@ from server.app import create_app
 from server.keys import ARQ
 from services import clock
 from services.settings import Settings
-from tests.integration.test_notices import everyone, grant_all, send
+from tests.integration.test_notices import everyone, grant_all, notice_to_granted_city, send
 from tests.support import City, free_port, run_workers, staff_login, start_redis
 
 ROOT = Path(__file__).parents[2]
@@ -38,11 +38,7 @@ async def _sweep_and_run(client: TestClient[Any, Any], settings: Settings) -> No
 
 async def test_worker_killed_mid_fan_out_leaves_one_row_and_at_most_one_push_each(
         client: TestClient[Any, Any], settings: Settings, fake_wechat: FakeWeChat) -> None:
-    await City.build(zones=2, units_per_zone=4, members_per_unit=5)
-    staff = await staff_login(client)
-    members = await everyone(None)  # type: ignore[arg-type]
-    await grant_all(members)
-    sent = await send(client, staff)
+    staff, members, sent = await notice_to_granted_city(client)
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("ZONEHUB_")},
            "ZONEHUB_DATABASE_URL": settings.database_url, "ZONEHUB_REDIS_URL": settings.redis_url or "",
            "ZONEHUB_SECRET_KEY": settings.secret_key.get_secret_value(),

@@ -13,7 +13,7 @@ from fakewechat import FakeWeChat
 from models.notices import InboxItem, Notice, NoticeBatch, PushStatus, SubscriptionGrant
 from models.org import Member, Rotation
 from server.keys import ARQ, WECHAT
-from services import clock, notices
+from services import clock, delivery, notices
 from services.settings import Settings
 from tests.integration.test_activities import generate
 from tests.support import City, bearer, run_workers, staff_login, wechat_login
@@ -35,8 +35,17 @@ async def send(client: TestClient[Any, Any], token: str, expect: int = 202, **bo
     return data
 
 
-async def everyone(city: City) -> list[int]:
+async def everyone(city: City | None = None) -> list[int]:
     return sorted(await Member.filter(unit_id__isnull=False).values_list("id", flat=True))
+
+
+async def notice_to_granted_city(client: TestClient[Any, Any]) -> tuple[str, list[int], dict[str, Any]]:
+    """A 40-member city whose members each granted one push, and a notice sent to all of them."""
+    await City.build(zones=2, units_per_zone=4, members_per_unit=5)
+    staff = await staff_login(client)
+    members = await everyone()
+    await grant_all(members)
+    return staff, members, await send(client, staff)
 
 
 async def test_audience_is_the_union_of_what_is_named(client: TestClient[Any, Any], city: City) -> None:
@@ -144,6 +153,25 @@ async def test_inbox_read_ack_and_unit_sign(client: TestClient[Any, Any], city: 
     assert {m["member_id"] for m in stats["my_unit_unread"]} == {
         m.id for m in [*city.members[unit.id], city.admins[unit.id]] if m.id != member.id}
     assert (await client.get(f"/api/v1/notices/{second['id']}/stats", headers=bearer(token))).status == 403
+
+
+async def test_inbox_lists_newest_notice_first_whatever_the_delivery_order(
+        client: TestClient[Any, Any], city: City) -> None:
+    staff = await staff_login(client)
+    unit = city.units[city.zones[0].id][0]
+    sent = [await send(client, staff, title=t, audience={"unit_ids": [unit.id]}) for t in "一二三"]
+    for notice in reversed(sent):                 # a busy queue can deliver the newest notice first
+        for batch_no in await delivery.plan(notice["id"], batch_size=500):
+            await delivery.deliver_batch(notice["id"], batch_no)
+    token = await wechat_login(client, city.members[unit.id][0].openid or "")
+    titles, cursor = [], ""
+    while True:
+        page = await (await client.get(f"/api/v1/me/notices?limit=2{cursor}", headers=bearer(token))).json()
+        titles += [i["title"] for i in page["items"]]
+        if not page["next_cursor"]:
+            break
+        cursor = f"&cursor={page['next_cursor']}"
+    assert titles == ["三", "二", "一"]
 
 
 async def test_push_failures_43101_45009_and_minus_one(client: TestClient[Any, Any], city: City,

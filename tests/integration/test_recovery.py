@@ -23,7 +23,7 @@ from models.notices import InboxItem, Notice, NoticeBatch, NoticeKind, NoticeSta
 from models.org import Member
 from server.app import create_app
 from services.settings import Settings
-from tests.integration.test_notices import everyone, grant_all, send
+from tests.integration.test_notices import everyone, notice_to_granted_city
 from tests.support import City, bearer, free_port, staff_login, start_redis, wechat_login
 
 ROOT = Path(__file__).parents[2]
@@ -88,11 +88,7 @@ async def test_the_worker_rides_out_a_redis_outage(client: TestClient[Any, Any],
 
 async def test_pushes_left_by_a_killed_worker_resume_within_a_minute(
         client: TestClient[Any, Any], settings: Settings, fake_wechat: FakeWeChat) -> None:
-    await City.build(zones=2, units_per_zone=4, members_per_unit=5)
-    staff = await staff_login(client)
-    members = await everyone(None)  # type: ignore[arg-type]
-    await grant_all(members)
-    sent = await send(client, staff)
+    staff, members, sent = await notice_to_granted_city(client)
     slow = {"ZONEHUB_PUSH_PER_MINUTE": "600", "ZONEHUB_PUSH_IN_FLIGHT": "2",
             "ZONEHUB_NOTICE_BATCH_SIZE": "10"}
     first = _worker(settings, settings.redis_url or "", **slow)

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 from fakewechat import FakeWeChat
 from models.activities import Checkin, Signup
 from models.notices import InboxItem, Notice, SubscriptionGrant
-from models.org import Member, Role, Rotation, RotationPlan
+from models.org import Member, Rotation, RotationPlan
 from services import clock, rotations
 from services.settings import Settings
 from tests.integration.test_activities import create, duty_setup, generate
