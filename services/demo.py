@@ -55,6 +55,8 @@ class DemoResult:
     admin_username: str
     admin_password: str | None
     rotations_created: int
+    first_member_no: int | None  # members log in as test-demo-<n>, first..last, every n between
+    last_member_no: int | None
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -95,10 +97,29 @@ async def load_demo(*, admin_password: str | None, seed: int = 2026) -> DemoResu
                 await Liaison.get_or_create(member_id=staff.id, zone_id=zone.id)
     year, _ = clock.quarter_of(clock.now())
     generated = await org.generate_rotations(year=year)
+    numbers = await member_login_range()
     return DemoResult(
         loaded=loaded, zones=await Zone.all().count(), units=await Unit.all().count(),
         members=await Member.filter(unit_id__isnull=False).count(), admin_username="admin",
-        admin_password=new_password, rotations_created=generated["created"])
+        admin_password=new_password, rotations_created=generated["created"],
+        first_member_no=numbers[0] if numbers else None,
+        last_member_no=numbers[1] if numbers else None)
+
+
+async def member_login_range() -> tuple[int, int] | None:
+    """(first, last) demo member number n such that every n between logs in as `test-demo-<n>`
+    (an active member with openid `demo-<n>`): the unbroken run from the smallest number."""
+    openids = await Member.filter(role=Role.MEMBER, is_active=True, openid__startswith="demo-") \
+        .values_list("openid", flat=True)
+    numbers = sorted(int(o[5:]) for o in openids if o[5:].isdigit())
+    if not numbers:
+        return None
+    last = numbers[0]
+    for n in numbers[1:]:
+        if n != last + 1:
+            break
+        last = n
+    return numbers[0], last
 
 
 async def _load_city(rng: random.Random) -> None:
