@@ -1,7 +1,9 @@
-"""The demo city: 10 zones, ~100 units of 8-10 each, ~5,000 members, staff and liaisons.
+"""The demo city: 10 zones, ~100 units of 8-10 each, ~5,000 members, staff and liaisons, and a
+lived-in current year (services/demo_year.py).
 
 Deterministic (seeded), so loading it twice changes nothing: the second load finds the city
-and only makes sure this year's rotations and the admin account exist.
+and only makes sure last, this and next year's rotations and the staff accounts exist. The
+first load writes the city and its year in one transaction: a load that fails leaves nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from models.org import Liaison, Member, Role, Unit, Zone
-from services import clock, org
+from services import clock, demo_year, org
 from services.auth import hash_password
 
 ZONE_NAMES = ["第一", "第二", "第三", "第四", "第五", "第六", "第七", "第八", "第九", "第十"]
@@ -80,10 +82,28 @@ async def ensure_staff(*, username: str, name: str, phone: str, password: str | 
 
 async def load_demo(*, admin_password: str | None, seed: int = 2026) -> DemoResult:
     rng = random.Random(seed)
-    loaded = False
-    if not await Zone.exists(name=f"{ZONE_NAMES[0]}网络区"):
-        await _load_city(rng)
-        loaded = True
+    year, _ = clock.quarter_of(clock.now())
+    async with in_transaction():
+        loaded = not await Zone.exists(name=f"{ZONE_NAMES[0]}网络区")
+        if loaded:
+            await _load_city(rng)
+        new_password = await _ensure_staff(admin_password)
+        created = 0
+        for y in (year - 1, year, year + 1):  # in order: the duty order runs on across years
+            created += (await org.generate_rotations(year=y))["created"]
+        if loaded:
+            await demo_year.load_year(seed=seed)
+    numbers = await member_login_range()
+    return DemoResult(
+        loaded=loaded, zones=await Zone.all().count(), units=await Unit.all().count(),
+        members=await Member.filter(unit_id__isnull=False).count(), admin_username="admin",
+        admin_password=new_password, rotations_created=created,
+        first_member_no=numbers[0] if numbers else None,
+        last_member_no=numbers[1] if numbers else None)
+
+
+async def _ensure_staff(admin_password: str | None) -> str | None:
+    """The admin and the liaisons (two zones each); the admin's password if newly generated."""
     _, new_password = await ensure_staff(username="admin", name="工委管理员", phone="13800000000",
                                          password=admin_password)
     staff_password = admin_password or new_password
@@ -95,15 +115,7 @@ async def load_demo(*, admin_password: str | None, seed: int = 2026) -> DemoResu
             zone = await Zone.get_or_none(name=f"{ZONE_NAMES[zone_no - 1]}网络区")
             if zone is not None:
                 await Liaison.get_or_create(member_id=staff.id, zone_id=zone.id)
-    year, _ = clock.quarter_of(clock.now())
-    generated = await org.generate_rotations(year=year)
-    numbers = await member_login_range()
-    return DemoResult(
-        loaded=loaded, zones=await Zone.all().count(), units=await Unit.all().count(),
-        members=await Member.filter(unit_id__isnull=False).count(), admin_username="admin",
-        admin_password=new_password, rotations_created=generated["created"],
-        first_member_no=numbers[0] if numbers else None,
-        last_member_no=numbers[1] if numbers else None)
+    return new_password
 
 
 async def member_login_range() -> tuple[int, int] | None:
