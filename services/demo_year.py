@@ -258,10 +258,11 @@ async def read_city(*, seed: int, now: datetime) -> Year:
 
 async def load_year(*, seed: int, now: datetime | None = None) -> Year:
     """Write the year; call once, inside the transaction that loads the city."""
-    from services import demo_activities, demo_supervision
+    from services import demo_activities, demo_funds, demo_supervision
 
     y = await read_city(seed=seed, now=(now or clock.now()).astimezone(UTC))
     await demo_activities.load(y)
     await demo_supervision.load(y)
+    await demo_funds.load(y)
     await flush_notices(y)
     return y
