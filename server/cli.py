@@ -81,14 +81,34 @@ def cmd_makemigrations(args: argparse.Namespace) -> None:
     raise SystemExit(subprocess.call([*cmd, *(["--name", args.name] if args.name else [])], env=env))
 
 
+def member_logins(numbers: tuple[int, int] | None) -> str:
+    """The WeChat codes demo members log in with, from the range the data holds."""
+    if numbers is None:
+        return "no demo members"
+    return f"test-demo-{numbers[0]} … test-demo-{numbers[1]}"
+
+
+def demo_lines(result: Any, *, password_from_env: bool) -> list[str]:
+    """What `zonehub demo` prints about the city it loaded (or found)."""
+    state = "loaded" if result.loaded else "already present (unchanged)"
+    numbers = (result.first_member_no, result.last_member_no) if result.first_member_no else None
+    lines = [(f"demo city {state}: {result.zones} zones, {result.units} units, "
+              f"{result.members} members; rotations created: {result.rotations_created}"),
+             (f"members: {member_logins(numbers)}  (WeChat code; unit admins: "
+              "test-demo-admin-<unit id>)")]
+    if result.admin_password and not password_from_env:
+        lines.append(f"committee login: admin / {result.admin_password}  (also liaison1..liaison5); "
+                     "set ZONEHUB_ADMIN_PASSWORD to choose it")
+    elif result.loaded:
+        lines.append("committee login: admin / $ZONEHUB_ADMIN_PASSWORD  (also liaison1..liaison5)")
+    return lines
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from services.demo import load_demo
 
     settings = _settings()
     password = settings.admin_password.get_secret_value() if settings.admin_password else None
-
-    async def run() -> Any:
-        return await load_demo(admin_password=password)
 
     async def run_and_apply_password() -> Any:
         result = await load_demo(admin_password=password)
@@ -101,14 +121,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         return result
 
     result = asyncio.run(_with_db(settings, run_and_apply_password))
-    state = "loaded" if result.loaded else "already present (unchanged)"
-    print(f"demo city {state}: {result.zones} zones, {result.units} units, "
-          f"{result.members} members; rotations created: {result.rotations_created}")
-    if result.admin_password and not password:
-        print(f"committee login: admin / {result.admin_password}  (also liaison1..liaison5); "
-              "set ZONEHUB_ADMIN_PASSWORD to choose it")
-    elif result.loaded:
-        print("committee login: admin / $ZONEHUB_ADMIN_PASSWORD  (also liaison1..liaison5)")
+    print("\n".join(demo_lines(result, password_from_env=bool(password))))
 
 
 def cmd_admin_reset_password(args: argparse.Namespace) -> None:
@@ -164,6 +177,12 @@ def cmd_fake_wechat(args: argparse.Namespace) -> None:
     run(args.host, args.port, appid=settings.wechat_appid,
         secret=settings.wechat_secret.get_secret_value(), pay_keys=keys,
         auto_notify=args.auto_notify)
+
+
+async def _member_login_range() -> tuple[int, int] | None:
+    from services.demo import member_login_range
+
+    return await member_login_range()
 
 
 def _free_port() -> int:
@@ -241,6 +260,7 @@ def cmd_up(args: argparse.Namespace) -> None:
     try:
         subprocess.run([*me, "migrate"], env=env, check=True)
         subprocess.run([*me, "demo"], env=env, check=True)
+        members = member_logins(asyncio.run(_with_db(settings, _member_login_range)))
         spawn("fake-wechat", "--port", str(wechat_port), "--pay-keys", str(pay_dir), "--auto-notify")
         spawn("serve", "--host", args.host, "--port", str(args.port))
         spawn("worker")
@@ -254,7 +274,7 @@ zonehub is up:
   fake WeChat {env['ZONEHUB_WECHAT_API_BASE']}  (controls: docs/fake-wechat.md)
 Demo logins (docs/demo.md):
   committee  POST /api/v1/auth/login {{"username": "admin", "password": ...}} (printed above on first load, or ZONEHUB_ADMIN_PASSWORD; `zonehub admin reset-password` sets a new one)
-  member     POST /api/v1/auth/wechat {{"code": "test-demo-1"}}
+  member     POST /api/v1/auth/wechat {{"code": "test-demo-1"}}  (members: {members})
   unit admin POST /api/v1/auth/wechat {{"code": "test-demo-admin-1"}}
 Ctrl-C stops everything.""", flush=True)
         while all(c.poll() is None for c in children):

@@ -1,7 +1,9 @@
-"""The demo city: 10 zones, ~100 units of 8-10 each, ~5,000 members, staff and liaisons.
+"""The demo city: 10 zones, ~100 units of 8-10 each, ~5,000 members, staff and liaisons, and a
+lived-in current year (services/demo_year.py).
 
 Deterministic (seeded), so loading it twice changes nothing: the second load finds the city
-and only makes sure this year's rotations and the admin account exist.
+and only makes sure last, this and next year's rotations and the staff accounts exist. The
+first load writes the city and its year in one transaction: a load that fails leaves nothing.
 """
 
 from __future__ import annotations
@@ -9,12 +11,13 @@ from __future__ import annotations
 import random
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from models.org import Liaison, Member, Role, Unit, Zone
-from services import clock, rotations
+from models.org import Liaison, Member, Role, RotationPlan, Unit, Zone
+from services import clock, demo_year, rotations
 from services.auth import hash_password
 
 ZONE_NAMES = ["第一", "第二", "第三", "第四", "第五", "第六", "第七", "第八", "第九", "第十"]
@@ -55,6 +58,8 @@ class DemoResult:
     admin_username: str
     admin_password: str | None
     rotations_created: int
+    first_member_no: int | None  # members log in as test-demo-<n>, first..last, every n between
+    last_member_no: int | None
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -78,10 +83,35 @@ async def ensure_staff(*, username: str, name: str, phone: str, password: str | 
 
 async def load_demo(*, admin_password: str | None, seed: int = 2026) -> DemoResult:
     rng = random.Random(seed)
-    loaded = False
-    if not await Zone.exists(name=f"{ZONE_NAMES[0]}网络区"):
-        await _load_city(rng)
-        loaded = True
+    year, _ = clock.quarter_of(clock.now())
+    async with in_transaction():
+        loaded = not await Zone.exists(name=f"{ZONE_NAMES[0]}网络区")
+        if loaded:
+            await _load_city(rng)
+        new_password = await _ensure_staff(admin_password)
+        created = 0
+        for y in (year - 1, year, year + 1):  # in order: the duty order runs on across years
+            created += (await rotations.generate_rotations(year=y))["created"]
+        if loaded:
+            await demo_year.load_year(seed=seed)
+            # Last and this year's plans were confirmed in their time; next year's is left to the
+            # worker's daily plan_ahead, which tells the committee to confirm it.
+            admin = await Member.get(username="admin")
+            await RotationPlan.bulk_create([
+                RotationPlan(year=y, generated_at=clock.quarter_bounds(y, 1)[0] - timedelta(days=40),
+                             confirmed_at=clock.quarter_bounds(y, 1)[0] - timedelta(days=20),
+                             confirmed_by_id=admin.id) for y in (year - 1, year)])
+    numbers = await member_login_range()
+    return DemoResult(
+        loaded=loaded, zones=await Zone.all().count(), units=await Unit.all().count(),
+        members=await Member.filter(unit_id__isnull=False).count(), admin_username="admin",
+        admin_password=new_password, rotations_created=created,
+        first_member_no=numbers[0] if numbers else None,
+        last_member_no=numbers[1] if numbers else None)
+
+
+async def _ensure_staff(admin_password: str | None) -> str | None:
+    """The admin and the liaisons (two zones each); the admin's password if newly generated."""
     _, new_password = await ensure_staff(username="admin", name="工委管理员", phone="13800000000",
                                          password=admin_password)
     staff_password = admin_password or new_password
@@ -93,12 +123,23 @@ async def load_demo(*, admin_password: str | None, seed: int = 2026) -> DemoResu
             zone = await Zone.get_or_none(name=f"{ZONE_NAMES[zone_no - 1]}网络区")
             if zone is not None:
                 await Liaison.get_or_create(member_id=staff.id, zone_id=zone.id)
-    year, _ = clock.quarter_of(clock.now())
-    generated = await rotations.generate_rotations(year=year)
-    return DemoResult(
-        loaded=loaded, zones=await Zone.all().count(), units=await Unit.all().count(),
-        members=await Member.filter(unit_id__isnull=False).count(), admin_username="admin",
-        admin_password=new_password, rotations_created=generated["created"])
+    return new_password
+
+
+async def member_login_range() -> tuple[int, int] | None:
+    """(first, last) demo member number n such that every n between logs in as `test-demo-<n>`
+    (an active member with openid `demo-<n>`): the unbroken run from the smallest number."""
+    openids = await Member.filter(role=Role.MEMBER, is_active=True, openid__startswith="demo-") \
+        .values_list("openid", flat=True)
+    numbers = sorted(int(o[5:]) for o in openids if o[5:].isdigit())
+    if not numbers:
+        return None
+    last = numbers[0]
+    for n in numbers[1:]:
+        if n != last + 1:
+            break
+        last = n
+    return numbers[0], last
 
 
 async def _load_city(rng: random.Random) -> None:
