@@ -37,12 +37,13 @@ async def create_activity(request: web.Request, *, principal: Principal, body: A
 
 
 @router.route("GET", "/activities", access=Access.MEMBER, query=ActivitiesQuery,
-              response=ActivitiesOut, tags=TAGS,
-              summary="Activities I can see, filters zone_id, kind, from, to")
+              response=ActivitiesOut, tags=TAGS, errors=[errors.ActivityNotFound],
+              summary="Activities I can see, soonest first, filters zone_id, kind, from, to; paged")
 async def list_activities(request: web.Request, *, principal: Principal,
                           query: ActivitiesQuery) -> dict[str, Any]:
-    return {"items": await svc.list_activities(principal, zone_id=query.zone_id, kind=query.kind,
-                                               start=query.from_, end=query.to, limit=query.limit)}
+    return await svc.list_activities(principal, zone_id=query.zone_id, kind=query.kind,
+                                     start=query.from_, end=query.to, limit=query.limit,
+                                     cursor=query.cursor)
 
 
 @router.route("GET", ID, access=Access.MEMBER, response=ActivityOut, tags=TAGS,

@@ -11,6 +11,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from models.activities import Activity, ActivityKind, ActivityStatus, Checkin, Signup, SignupStatus
@@ -94,10 +95,16 @@ async def can_read_any(principal: Principal, activity_ids: list[int]) -> bool:
 
 
 async def list_activities(principal: Principal, *, zone_id: int | None, kind: str | None,
-                          start: datetime | None, end: datetime | None,
-                          limit: int = 100) -> list[View]:
-    """The activities the caller may see, soonest first, with their own standing in each."""
+                          start: datetime | None, end: datetime | None, limit: int = 100,
+                          cursor: int | None = None) -> dict[str, Any]:
+    """The activities the caller may see, soonest first, with their own standing in each; a page
+    ends at `limit`, and `next_cursor` (the last activity's id) continues after it."""
     qs = Activity.all()
+    if cursor is not None:
+        after = await Activity.get_or_none(id=cursor).values_list("starts_at", flat=True)
+        if after is None:
+            raise ActivityNotFound(activity_id=cursor)
+        qs = qs.filter(Q(starts_at__gt=after) | Q(starts_at=after, id__gt=cursor))
     if zone_id is not None:
         qs = qs.filter(zone_id=zone_id)
     if kind is not None:
@@ -110,17 +117,18 @@ async def list_activities(principal: Principal, *, zone_id: int | None, kind: st
     found: list[Activity] = []
     offset = 0
     # Audiences are JSON, so visibility is decided here; read in chunks until the page is full.
-    while len(found) < limit:
+    while len(found) <= limit:
         rows = await qs.offset(offset).limit(LIST_CHUNK)
         found += [a for a in rows if can_see(principal, a)]
         if len(rows) < LIST_CHUNK:
             break
         offset += LIST_CHUNK
-    found = found[:limit]
+    more, found = len(found) > limit, found[:limit]
     mine = {s.activity_id: s for s in await Signup.filter(
         member_id=principal.member_id, activity_id__in=[a.id for a in found])}
-    return [View(a, my_status=mine[a.id].status.value if a.id in mine else None,
-                 my_position=None, my_checked_in=None) for a in found]
+    return {"items": [View(a, my_status=mine[a.id].status.value if a.id in mine else None,
+                           my_position=None, my_checked_in=None) for a in found],
+            "next_cursor": found[-1].id if more else None}
 
 
 async def get_for(principal: Principal, activity_id: int) -> View:

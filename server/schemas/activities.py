@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from server.schemas.common import Id, In, Instant, Out, Timestamp
+from server.schemas.common import Cursor, Id, In, Instant, Out, Timestamp
 
 Kind = Literal["party_lesson", "party_activity", "handover_meeting", "regular_meeting", "contest",
                "culture_sports", "volunteer", "other"]
@@ -116,6 +116,7 @@ class CreatedActivityOut(ActivityOut):
 
 class ActivitiesOut(Out):
     items: list[ActivityOut]
+    next_cursor: int | None
 
 
 class ActivitiesQuery(In):
@@ -124,3 +125,4 @@ class ActivitiesQuery(In):
     from_: Instant | None = Field(default=None, alias="from")
     to: Instant | None = None
     limit: int = Field(default=100, ge=1, le=500)
+    cursor: Cursor = None
