@@ -15,12 +15,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from tortoise.context import get_current_context
 
+from services import clock
 from services.db import close_db, init_db
-from services.settings import get_settings
-from services.wechat import WeChat
 from services.pay import WeChatPay
 from services.push import Pusher
 from services.redis import QUEUE_NAME, create_redis
+from services.settings import get_settings
+from services.wechat import WeChat
 from tasks import activities, funds, notices, rotations, supervision, wechat
 
 log = logging.getLogger("zonehub.worker")
@@ -115,4 +116,5 @@ class WorkerSettings:
     job_timeout = 300
     keep_result = 3600
     queue_name = QUEUE_NAME
+    timezone = clock.SHANGHAI  # "hour=3" in a schedule is 03:00 in Shanghai, whatever the host's zone
     health_check_key = QUEUE_NAME + ":health-check"
