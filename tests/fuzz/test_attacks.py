@@ -1,5 +1,6 @@
 """Known attack classes, by hand, against the live app: each answer must be one the spec
-documents for the operation, never a 5xx, and malformed input must be refused as such.
+documents for the operation, never a 5xx, carry X-Request-ID, and malformed input must be
+refused as such.
 
 What schemathesis does not generate on its own: JSON nested deep, NUL characters, JSON types
 that pydantic's lax mode coerces, datetimes at the ends of the calendar, multipart bodies with
@@ -202,6 +203,8 @@ async def test_known_attacks_are_refused_and_documented(
         statuses = documented(spec, case.method, path)
         if statuses is not None and r.status not in statuses:
             problems.append(f"undocumented (spec: {sorted(statuses)})")
+        if "X-Request-ID" not in r.headers:
+            problems.append("no X-Request-ID")
         if problems:
             wrong.append(f"{case.name}: {case.method} {path} as {case.role} -> {r.status} "
                          f"{'; '.join(problems)}\n      {text[:160]}")
