@@ -26,8 +26,15 @@ import aiohttp
 
 from bench import baseline, checkins, escalation, funds, me, notices, signups
 from bench.figure import Context, Figure, Result
-from bench.report import (document, error_details, facts_line, machine_facts, ratio, table,
-                          write_json)
+from bench.report import (
+    document,
+    error_details,
+    facts_line,
+    machine_facts,
+    ratio,
+    table,
+    write_json,
+)
 from bench.stack import RESULTS_DIR, StackError, open_stack
 
 # funds before notices: notices leaves its `zonehub worker` (and its crons) running to the end.

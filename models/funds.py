@@ -10,7 +10,6 @@ from tortoise import fields
 from tortoise.models import Model
 
 
-
 class CampaignKind(StrEnum):
     SPECIAL_DUES = "special_dues"   # special party dues, remitted upwards
     DONATION = "donation"

@@ -9,7 +9,6 @@ from importlib.metadata import PackageNotFoundError, version
 from aiohttp import web
 from arq.connections import ArqRedis
 
-from server import auth as auth_routes
 from server import (
     activities,
     attendance,
@@ -25,9 +24,10 @@ from server import (
     signups,
     supervision,
 )
+from server import auth as auth_routes
 from server.jsonutil import json_response
 from server.keys import ARQ, AUTH, PASS_SIGNER, PAY, REDIS, SETTINGS, VALIDATE_RESPONSES, WECHAT
-from server.middlewares import error_middleware
+from server.middlewares import answer_unparseable_requests_in_json, error_middleware
 from server.routing import Router
 from services.auth import Auth
 from services.db import init_db
@@ -100,6 +100,7 @@ async def _pay(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings, *, validate_responses: bool = False) -> web.Application:
+    answer_unparseable_requests_in_json()
     app = web.Application(middlewares=[error_middleware],
                           client_max_size=max(MAX_BODY_BYTES, settings.attachment_max_bytes + 1024 * 1024))
     app[SETTINGS] = settings

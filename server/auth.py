@@ -8,7 +8,14 @@ from aiohttp import web
 
 from server.keys import AUTH
 from server.routing import Access, Router
-from server.schemas.auth import BindIn, MeOut, PasswordLoginIn, StaffTokenOut, TokenOut, WeChatLoginIn
+from server.schemas.auth import (
+    BindIn,
+    MeOut,
+    PasswordLoginIn,
+    StaffTokenOut,
+    TokenOut,
+    WeChatLoginIn,
+)
 from server.schemas.common import OkOut
 from services import auth, errors
 from services.auth import Principal

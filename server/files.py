@@ -27,7 +27,9 @@ router = Router()
 @router.route("POST", "/attachments", access=Access.UNIT_ADMIN, response=AttachmentOut, status=201,
               tags=["files"],
               errors=[storage.AttachmentRejected, MultipartInvalid, PayloadTooLarge],
-              request_content_type="multipart/form-data",
+              form={"type": "object", "required": ["file"], "properties": {"file": {
+                  "type": "string", "format": "binary", "description": "the file, with a filename; "
+                  "its type from the part's Content-Type or else its first bytes and extension"}}},
               summary="Upload an attachment (PDF, JPEG, PNG, DOCX, XLSX; size limited)")
 async def upload(request: web.Request, *, principal: Principal) -> dict[str, Any]:
     """Multipart field `file`. The answer goes as it is into an `attachments` list; the file is
@@ -38,7 +40,7 @@ async def upload(request: web.Request, *, principal: Principal) -> dict[str, Any
     if part is None or not part.filename:
         raise invalid(["body", "file"], "缺少文件", "missing")
     stored = await storage.store_async(settings.files_dir, content=part.content,
-                                       content_type=part.content_type,
+                                       content_type=part.content_type, filename=part.filename,
                                        max_bytes=settings.attachment_max_bytes)
     return asdict(await files.record_upload(principal, stored=stored, name=part.filename))
 

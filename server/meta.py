@@ -12,7 +12,7 @@ from pydantic.json_schema import models_json_schema
 
 from server.jsonutil import json_response
 from server.keys import REDIS
-from server.routing import Access, PayloadTooLarge, RouteSpec, Router, openapi_path
+from server.routing import Access, PayloadTooLarge, Router, RouteSpec, openapi_path
 from server.schemas.common import ErrorOut, InvalidRequestOut
 from services.db import ping_db
 from services.errors import Forbidden, NotAuthenticated, NotFound, TokenInvalid
@@ -47,33 +47,34 @@ async def health(request: web.Request) -> web.Response:
 
 
 def build_openapi(specs: list[RouteSpec], *, version: str) -> dict[str, Any]:
-    models: dict[type[BaseModel], None] = {ErrorOut: None, InvalidRequestOut: None}
+    # Requests as they are read, answers as they are written (aliases, serialized times).
+    models: dict[type[BaseModel], str] = {ErrorOut: "serialization", InvalidRequestOut: "serialization"}
     for spec in specs:
         for m in (spec.body, spec.query):
             if m is not None:
-                models[m] = None
+                models[m] = "validation"
         if isinstance(spec.response, type) and issubclass(spec.response, BaseModel):
-            models[spec.response] = None
-    _, defs = models_json_schema([(m, "validation") for m in models],
-                                 ref_template="#/components/schemas/{model}")
+            models[spec.response] = "serialization"
+    _, defs = models_json_schema(list(models.items()), ref_template="#/components/schemas/{model}")
     schemas = defs.get("$defs", {})
 
     def ref(model: Any) -> dict[str, Any]:
         if isinstance(model, type) and issubclass(model, BaseModel):
             return {"$ref": f"#/components/schemas/{model.__name__}"}
-        return TypeAdapter(model).json_schema(ref_template="#/components/schemas/{model}")
+        return TypeAdapter(model).json_schema(ref_template="#/components/schemas/{model}",
+                                              mode="serialization")  # only answers are not models
 
     error = {"content": {"application/json": {"schema": ref(ErrorOut)}}}
     paths: dict[str, dict[str, Any]] = {}
     for spec in specs:
-        path, names = openapi_path(API_PREFIX + spec.path)
+        path, params = openapi_path(API_PREFIX + spec.path)
         op: dict[str, Any] = {
             "operationId": spec.handler.__name__ if spec.handler else path,
             "summary": spec.summary, "tags": spec.tags,
             "description": spec.description + f"\n\nWho may call: **{spec.access.value}**.",
             "x-access": spec.access.value,
-            "parameters": [{"name": n, "in": "path", "required": True,
-                            "schema": {"type": "integer", "minimum": 1}} for n in names],
+            "parameters": [{"name": n, "in": "path", "required": True, "schema": schema}
+                           for n, schema in params.items()],
             "responses": {},
         }
         if spec.query is not None:
@@ -97,11 +98,9 @@ def build_openapi(specs: list[RouteSpec], *, version: str) -> dict[str, Any]:
         if spec.body is not None:
             op["requestBody"] = {"required": True, "content": {
                 "application/json": {"schema": ref(spec.body)}}}
-        elif spec.request_content_type == "multipart/form-data":
-            op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
-                "type": "object", "required": ["file"],
-                "properties": {"file": {"type": "string", "format": "binary"},
-                               "kind": {"type": "string", "enum": ["units", "members"]}}}}}}
+        elif spec.form is not None:
+            op["requestBody"] = {"required": True, "content": {"multipart/form-data": {
+                "schema": spec.form}}}
         ok: dict[str, Any] = {"description": "OK" if spec.status != 204 else "No Content"}
         if spec.response is not None and spec.status != 204:
             ok["content"] = {spec.content_type: {"schema": ref(spec.response)}}
@@ -114,7 +113,7 @@ def build_openapi(specs: list[RouteSpec], *, version: str) -> dict[str, Any]:
                                       "wrong shape", "content": {"application/json": {
                                           "schema": ref(InvalidRequestOut)}}}
         declared = list(spec.errors)
-        if names:
+        if params:
             declared.append(NotFound)          # a path that matches no route, or no such row
         if spec.body is not None or spec.request_content_type:
             declared.append(PayloadTooLarge)   # over the body limit

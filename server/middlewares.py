@@ -10,6 +10,8 @@ import uuid
 import asyncpg
 import redis.exceptions
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
 from tortoise.exceptions import (
     DBConnectionError,
     DoesNotExist,
@@ -91,3 +93,28 @@ async def error_middleware(request: web.Request, handler: web.Handler) -> web.St
                                   "request_id": request_id}, status=500)
     response.headers["X-Request-ID"] = request_id
     return response
+
+
+# -- requests aiohttp could not parse -----------------------------------------------------------
+
+_aiohttp_handle_error = RequestHandler.handle_error
+
+
+def _unparseable(self: RequestHandler, request: BaseRequest, status: int = 500,
+                 exc: BaseException | None = None, message: str | None = None) -> web.StreamResponse:
+    """aiohttp answers a request it cannot parse (a NUL in a header, a broken request line) from
+    inside its protocol, before any middleware: text/plain and an ERROR log line. Answer those
+    as every other error, in JSON with an X-Request-ID, and log them as the client's fault."""
+    if status >= 500 or request.writer.output_size > 0:
+        return _aiohttp_handle_error(self, request, status, exc, message)
+    log.info("unparseable request from %s: %s", request.remote, (message or "").splitlines()[:1])
+    code, text = _HTTP_CODES.get(status, ("bad_request", "请求格式错误"))
+    response = json_response({"code": code, "message": text}, status=status,
+                             headers={"X-Request-ID": uuid.uuid4().hex})
+    response.force_close()
+    return response
+
+
+def answer_unparseable_requests_in_json() -> None:
+    """Installed once by create_app (aiohttp offers no hook for it: its handler class is patched)."""
+    RequestHandler.handle_error = _unparseable  # type: ignore[method-assign,assignment]

@@ -56,7 +56,10 @@ async def list_members(request: web.Request, *, principal: Principal, query: Mem
 
 @router.route("POST", "/org/import", access=Access.COMMITTEE, response=ImportOut,
               tags=TAGS, errors=[errors.ImportInvalid, errors.MultipartInvalid, errors.PayloadTooLarge],
-              request_content_type="multipart/form-data",
+              form={"type": "object", "required": ["file"], "properties": {
+                  "file": {"type": "string", "format": "binary", "description": "CSV (UTF-8 or GBK) or XLSX"},
+                  "kind": {"type": "string", "enum": ["units", "members"],
+                           "description": "guessed from the header row when left out"}}},
               summary="Import units or members from CSV/XLSX (all or nothing)")
 async def import_org(request: web.Request, *, principal: Principal) -> Any:
     """Multipart fields: `file` (CSV or XLSX) and optional `kind` (`units` | `members`; guessed

@@ -11,7 +11,9 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 from aiohttp import BodyPartReader, web
@@ -21,15 +23,15 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from server.jsonutil import json_response
 from server.keys import AUTH, PRINCIPAL
 from services.auth import Principal
-from services.messages import field_message
 from services.errors import (
     Forbidden,
-    ServiceError,
     InvalidInput,
     MultipartInvalid,
     NotAuthenticated,
     PayloadTooLarge,
+    ServiceError,
 )
+from services.messages import field_message
 
 
 class Access(StrEnum):
@@ -57,6 +59,7 @@ class RouteSpec:
     description: str = ""
     content_type: str = "application/json"
     request_content_type: str | None = None
+    form: dict[str, Any] | None = None  # multipart routes: the parts, as a JSON Schema object
     idempotency: str | None = None  # "required" or "optional": the Idempotency-Key header
     replays: bool = False           # a matched retry (result.replayed) answers 200, the first answer
     handler: Callable[..., Awaitable[web.StreamResponse]] | None = field(default=None, repr=False)
@@ -111,19 +114,32 @@ def control_character_at(data: Any) -> list[Any] | None:
     return None
 
 
+def _number(whole: list[bool], text: str) -> int | float:
+    """A JSON number with a fraction or exponent: an int when its value is whole (and of a sane
+    size), else a float. Notes in `whole` that one was turned into an int."""
+    value = Decimal(text)
+    if value.is_finite() and value.adjusted() < 19 and value == value.to_integral_value():
+        whole.append(True)
+        return int(value)
+    return float(text)
+
+
 async def parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
     """One rule for every JSON body: bounded depth, UTF-8 JSON, no control characters in any
     string, then the model in strict mode (no coercion, unknown fields refused)."""
     raw = await request.read()
     if json_too_deep(raw):
         raise invalid(["body"], f"JSON 嵌套不能超过 {MAX_JSON_DEPTH} 层", "json_too_deep")
+    whole: list[bool] = []
     try:
-        data = json.loads(raw) if raw else {}
+        data = json.loads(raw, parse_float=partial(_number, whole)) if raw else {}
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise invalid(["body"], "不是合法的 JSON", "json_invalid") from None
     loc = control_character_at(data)
     if loc is not None:
         raise invalid(["body", *loc], "不能包含控制字符", "control_character")
+    if whole:  # 2389.0 or 1e3 is an integer to JSON Schema: pass it on as one
+        raw = json.dumps(data, ensure_ascii=False).encode()
     try:
         return model.model_validate_json(raw or b"{}", strict=True)
     except ValidationError as exc:
@@ -234,13 +250,14 @@ class Router:
               query: type[BaseModel] | None = None, response: Any = None, status: int = 200,
               errors: list[type[ServiceError]] | tuple[type[ServiceError], ...] = (),
               description: str = "", content_type: str = "application/json",
-              request_content_type: str | None = None, idempotency: str | None = None,
+              form: dict[str, Any] | None = None, idempotency: str | None = None,
               replays: bool = False) -> Callable[[Handler], Handler]:
         assert idempotency in (None, "required", "optional")
         spec = RouteSpec(method=method.upper(), path=path, access=access, summary=summary,
                          tags=tags, body=body, query=query, response=response, status=status,
                          errors=list(errors), description=description, content_type=content_type,
-                         request_content_type=request_content_type, idempotency=idempotency,
+                         request_content_type="multipart/form-data" if form else None,
+                         form=form, idempotency=idempotency,
                          replays=replays or idempotency is not None)
         adapter = TypeAdapter(response) if response is not None else None
 
@@ -285,21 +302,19 @@ class Router:
             app.router.add_route(spec.method, prefix + spec.path, spec.handler)
 
 
-_PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
+#: What a path parameter's pattern promises, as a JSON Schema (the route table uses these three).
+PARAM_SCHEMAS = {
+    r"\d{1,9}": {"type": "integer", "minimum": 1, "maximum": 999_999_999},
+    r"\d{4}": {"type": "integer", "minimum": 1000, "maximum": 9999},
+}
 
 
-def openapi_path(path: str) -> tuple[str, list[str]]:
-    """'/zones/{zone_id:\\d{1,9}}' -> ('/zones/{zone_id}', ['zone_id'])."""
-    names: list[str] = []
-
-    def repl(m: re.Match[str]) -> str:
-        names.append(m.group(1))
-        return "{" + m.group(1) + "}"
-
-    out, depth, i, buf = "", 0, 0, ""
+def openapi_path(path: str) -> tuple[str, dict[str, dict[str, Any]]]:
+    """'/zones/{zone_id:\\d{1,9}}' -> ('/zones/{zone_id}', {'zone_id': <its JSON Schema>})."""
+    params: dict[str, dict[str, Any]] = {}
+    out, depth, buf = "", 0, ""
     # Braces can nest inside the regex part ({1,9}); walk them by hand.
-    while i < len(path):
-        ch = path[i]
+    for ch in path:
         if ch == "{":
             depth += 1
         if depth:
@@ -309,7 +324,9 @@ def openapi_path(path: str) -> tuple[str, list[str]]:
         if ch == "}":
             depth -= 1
             if depth == 0:
-                out += _PARAM.sub(repl, re.sub(r":.*\}$", "}", buf))
+                name, _, pattern = buf[1:-1].partition(":")
+                params[name] = PARAM_SCHEMAS.get(pattern) or (
+                    {"type": "string", "pattern": f"^{pattern}$"} if pattern else {"type": "string"})
+                out += "{" + name + "}"
                 buf = ""
-        i += 1
-    return out, names
+    return out, params

@@ -22,10 +22,6 @@ from tortoise.expressions import F
 from models.org import Member, Role, Unit
 from services import tokens
 from services.db import fetch_rows
-from services.redis import key
-from services.settings import Settings
-from services.views import View
-from services.wechat import WeChat
 from services.errors import (
     AccountDisabled,
     AlreadyBound,
@@ -39,6 +35,10 @@ from services.errors import (
     StaffNotFound,
     TokenInvalid,
 )
+from services.redis import key
+from services.settings import Settings
+from services.views import View
+from services.wechat import WeChat
 
 _PRINCIPAL_SQL = (
     "SELECT m.role, m.unit_id, u.zone_id, m.token_version, m.is_active FROM member m "

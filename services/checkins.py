@@ -15,7 +15,15 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from models.activities import Activity, ActivityStatus, Checkin, CheckinMethod, ScanNonce, Signup, SignupStatus
+from models.activities import (
+    Activity,
+    ActivityStatus,
+    Checkin,
+    CheckinMethod,
+    ScanNonce,
+    Signup,
+    SignupStatus,
+)
 from models.org import Member
 from services import clock, passes
 from services.activities import check_can_see, get_or_raise, get_organised

@@ -42,9 +42,16 @@ class Conflict(ServiceError):
 
 
 class InvalidInput(ServiceError):
-    """A business-level validation failure that points at fields, shaped like a 422."""
+    """A business-level validation failure that points at fields, shaped like every 422: with
+    `errors` (given, or one entry at the class's `loc`)."""
 
     code, http_status, default_message = "invalid_request", 422, "请求内容不合法"
+    loc: tuple[str, ...] = ("body",)
+
+    def to_dict(self) -> dict[str, object]:
+        out = super().to_dict()
+        out.setdefault("errors", [{"loc": list(self.loc), "msg": self.message, "type": self.code}])
+        return out
 
 
 class RateLimited(ServiceError):
@@ -86,9 +93,11 @@ class NotInAudience(Forbidden):
 class AlreadyReversed(Conflict):
     code, default_message = "already_reversed", "该记录已被冲销"
 
-def define(name: str, base: type[ServiceError], code: str, message: str) -> type[ServiceError]:
+def define(name: str, base: type[ServiceError], code: str, message: str,
+           **attrs: object) -> type[ServiceError]:
     """One condition of the catalogue: a subclass of `base` (which sets the HTTP status)."""
-    return type(name, (base,), {"code": code, "default_message": message, "__module__": __name__})
+    return type(name, (base,), {"code": code, "default_message": message, "__module__": __name__,
+                                **attrs})
 
 
 # -- the request itself -------------------------------------------------------------------------
@@ -177,7 +186,8 @@ PreliminariesOpen = define("PreliminariesOpen", Conflict, "preliminaries_open", 
 
 NoticeNotFound = define("NoticeNotFound", NotFound, "notice_not_found", "找不到该通知")
 AckNotRequired = define("AckNotRequired", Conflict, "ack_not_required", "该通知不需要确认")
-AttachmentRejected = define("AttachmentRejected", InvalidInput, "attachment_rejected", "附件类型或大小不符合要求")
+AttachmentRejected = define("AttachmentRejected", InvalidInput, "attachment_rejected", "附件类型或大小不符合要求",
+                            loc=("body", "file"))
 AttachmentNotFound = define("AttachmentNotFound", NotFound, "attachment_not_found", "找不到该附件")
 AttachmentNotCitable = define("AttachmentNotCitable", Forbidden, "attachment_not_citable", "只能引用本人或本单位上传的附件")
 
@@ -186,7 +196,7 @@ AttachmentNotCitable = define("AttachmentNotCitable", Forbidden, "attachment_not
 
 ItemNotFound = define("ItemNotFound", NotFound, "supervision_item_not_found", "找不到该督办事项")
 NotAssigned = define("NotAssigned", NotFound, "not_assigned", "该单位不在此督办事项的承办单位中")
-NoUnits = define("NoUnits", InvalidInput, "no_units", "所选网络区中没有单位")
+NoUnits = define("NoUnits", InvalidInput, "no_units", "所选网络区中没有单位", loc=("body", "zone_ids"))
 UrgeTooSoon = define("UrgeTooSoon", RateLimited, "urge_too_soon", "12 小时内已催办过该单位，请稍后再试")
 
 
@@ -196,7 +206,8 @@ CampaignNotFound = define("CampaignNotFound", NotFound, "campaign_not_found", "�
 CampaignNotOpen = define("CampaignNotOpen", Conflict, "campaign_not_open", "该募集活动未开放缴纳")
 CampaignBooked = define("CampaignBooked", Conflict, "campaign_booked", "该募集款已记入网络区经费台账，不能再变动")
 ContributionNotFound = define("ContributionNotFound", NotFound, "contribution_not_found", "找不到该笔缴纳记录")
-AmountOutOfRange = define("AmountOutOfRange", InvalidInput, "amount_out_of_range", "金额超出本次募集允许的范围")
+AmountOutOfRange = define("AmountOutOfRange", InvalidInput, "amount_out_of_range", "金额超出本次募集允许的范围",
+                          loc=("body", "amount_fen"))
 NoUnit = define("NoUnit", Forbidden, "no_unit", "只有所属单位的党员可以缴纳")
 WeChatNotLinked = define("WeChatNotLinked", Forbidden, "wechat_not_linked", "请先用微信登录并绑定后再支付")
 ReceiptNoTaken = define("ReceiptNoTaken", Conflict, "receipt_no_taken", "该收据号已登记过另一笔款项")

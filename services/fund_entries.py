@@ -15,7 +15,15 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from models.funds import Campaign, CampaignKind, CampaignState, Contribution, ContributionStatus, Refund, RefundStatus
+from models.funds import (
+    Campaign,
+    CampaignKind,
+    CampaignState,
+    Contribution,
+    ContributionStatus,
+    Refund,
+    RefundStatus,
+)
 from models.ledger import Direction, EntryCategory, EntryStatus, FundEntry
 from models.org import Unit
 from services import clock, files

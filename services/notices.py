@@ -27,8 +27,8 @@ from services.access import duty_rotation
 from services.auth import Principal
 from services.errors import (
     Forbidden,
-    NotOnDuty,
     NoticeNotFound,
+    NotOnDuty,
 )
 
 # -- sending -------------------------------------------------------------------------------------

@@ -9,13 +9,12 @@ from models.org import Liaison, Member, Role, Rotation, Unit, Zone
 from services import clock
 from services.access import check_unit_scope, current_rotation
 from services.auth import Principal, member_view
-from services.views import View
 from services.errors import (
     Forbidden,
     UnitNotFound,
     ZoneNotFound,
 )
-
+from services.views import View
 
 # -- zones and units ------------------------------------------------------------------------------
 

@@ -19,10 +19,10 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from models.org import ImportRun, Member, Role, Unit, Zone
-from services.messages import field_message
 from services.errors import (
     ImportInvalid,
 )
+from services.messages import field_message
 
 MAX_ROWS = 20_000
 MAX_BYTES = 5 * 1024 * 1024

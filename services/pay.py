@@ -21,12 +21,12 @@ from wechatpayv3.async_ import AsyncWeChatPay
 from wechatpayv3.async_.type import WeChatPayType  # not wechatpayv3.WeChatPayType: another enum
 
 from services import clock
-from services.settings import Settings
 from services.errors import (
     PayNotConfigured,
     PayRefused,
     PayUnavailable,
 )
+from services.settings import Settings
 
 log = logging.getLogger("zonehub.pay")
 

@@ -33,7 +33,6 @@ from services.errors import (
     ZoneNotFound,
 )
 
-
 # -- the order -----------------------------------------------------------------------------------
 
 def duty_order(units: list[Unit]) -> list[Unit]:

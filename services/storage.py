@@ -2,10 +2,6 @@
 checked. Files are named by their SHA-256, so the same file stored twice is one file."""
 
 from __future__ import annotations
-from services.errors import (
-    AttachmentNotFound,
-    AttachmentRejected,
-)
 
 import asyncio
 import hashlib
@@ -14,6 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.errors import AttachmentNotFound, AttachmentRejected
 
 TYPES = {
     "application/pdf": b"%PDF",
@@ -32,8 +29,27 @@ class Stored:
     content_type: str
 
 
-def store(root: Path, *, content: bytes, content_type: str, max_bytes: int) -> Stored:
-    """Check the declared type against the file's first bytes, and the size; then write once."""
+EXTENSIONS = {".pdf": "application/pdf", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+              ".png": "image/png", ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+              ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+def sniff(content: bytes, filename: str | None) -> str | None:
+    """The type of an upload that did not say (no Content-Type, or octet-stream): the first bytes,
+    and the extension where two types share them (DOCX and XLSX are both ZIP files)."""
+    by_name = EXTENSIONS.get(os.path.splitext(filename or "")[1].lower())
+    if by_name is not None and content.startswith(TYPES[by_name]):
+        return by_name
+    matching = {t for t, magic in TYPES.items() if content.startswith(magic)}
+    return matching.pop() if len(matching) == 1 else None
+
+
+def store(root: Path, *, content: bytes, content_type: str, max_bytes: int,
+          filename: str | None = None) -> Stored:
+    """Check the declared (or sniffed) type against the file's first bytes, and the size; then
+    write once."""
+    if content_type not in TYPES and content_type in ("", "application/octet-stream"):
+        content_type = sniff(content, filename) or content_type
     magic = TYPES.get(content_type)
     if magic is None:
         raise AttachmentRejected(reason="type", allowed=sorted(TYPES))
@@ -52,10 +68,11 @@ def store(root: Path, *, content: bytes, content_type: str, max_bytes: int) -> S
     return Stored(key=key, size=len(content), content_type=content_type)
 
 
-async def store_async(root: Path, *, content: bytes, content_type: str, max_bytes: int) -> Stored:
+async def store_async(root: Path, *, content: bytes, content_type: str, max_bytes: int,
+                      filename: str | None = None) -> Stored:
     """`store` in a thread: hashing and writing 20 MB must not stall the event loop."""
     return await asyncio.to_thread(store, root, content=content, content_type=content_type,
-                                   max_bytes=max_bytes)
+                                   max_bytes=max_bytes, filename=filename)
 
 
 def open_file(root: Path, key: str) -> tuple[Path, str]:

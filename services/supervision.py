@@ -31,13 +31,13 @@ from services.errors import (
     IllegalTransition,
     InvalidInput,
     ItemNotFound,
-    NoUnits,
     NotAssigned,
+    NoUnits,
     UnitNotFound,
     UrgeTooSoon,
     ZoneNotFound,
 )
-from services.escalation import LIVE, last_fired, ladder_of, next_step
+from services.escalation import LIVE, ladder_of, last_fired, next_step
 from services.views import View
 
 S = AssignmentState

@@ -20,7 +20,7 @@ from models.supervision import (
 from services.auth import Principal
 from services.errors import ItemNotFound
 from services.escalation import LIVE, STEPS
-from services.supervision import S, scoped, assignment_view, get_or_raise, visible
+from services.supervision import S, assignment_view, get_or_raise, scoped, visible
 from services.views import View
 
 

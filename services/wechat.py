@@ -17,12 +17,12 @@ from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.session.redisstorage import RedisStorage
 
-from services.redis import create_sync_redis
 from services.errors import (
     Unavailable,
     UpstreamError,
     WeChatCodeInvalid,
 )
+from services.redis import create_sync_redis
 
 log = logging.getLogger(__name__)
 

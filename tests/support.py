@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 import pytest
-
 from aiohttp.test_utils import TestClient
 
 from models.org import Member, Role, Unit, Zone

@@ -1,14 +1,21 @@
-from tortoise import migrations
+from orjson import loads
+from tortoise import fields, migrations
+from tortoise.fields.base import OnDelete
+from tortoise.fields.data import JSON_DUMPS
+from tortoise.indexes import Index
 from tortoise.migrations import operations as ops
-from models.activities import ActivityKind, ActivityStatus, CheckinMethod, ContestRoundKind, SignupStatus
+
+from models.activities import (
+    ActivityKind,
+    ActivityStatus,
+    CheckinMethod,
+    ContestRoundKind,
+    SignupStatus,
+)
 from models.notices import NoticeKind, NoticePriority, NoticeStatus, PushStatus
 from models.org import Role
 from models.supervision import AssignmentState, Step
-from orjson import loads
-from tortoise.fields.base import OnDelete
-from tortoise.fields.data import JSON_DUMPS
-from tortoise import fields
-from tortoise.indexes import Index
+
 
 class Migration(migrations.Migration):
     initial = True

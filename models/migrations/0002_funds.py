@@ -1,12 +1,13 @@
-from tortoise import migrations
-from tortoise.migrations import operations as ops
-from models.funds import CampaignKind, CampaignState, Channel, ContributionStatus, RefundStatus
-from models.ledger import Direction, EntryCategory, EntryStatus
 from orjson import loads
+from tortoise import fields, migrations
 from tortoise.fields.base import OnDelete
 from tortoise.fields.data import JSON_DUMPS
-from tortoise import fields
 from tortoise.indexes import Index
+from tortoise.migrations import operations as ops
+
+from models.funds import CampaignKind, CampaignState, Channel, ContributionStatus, RefundStatus
+from models.ledger import Direction, EntryCategory, EntryStatus
+
 
 class Migration(migrations.Migration):
     dependencies = [('models', '0001_initial')]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
@@ -18,6 +18,11 @@ class Audience(In):
     zone_ids: list[Id] = Field(default_factory=list, max_length=100)
     unit_ids: list[Id] = Field(default_factory=list, max_length=1000)
     roles: list[Literal["unit_admin", "member", "committee"]] = Field(default_factory=list, max_length=3)
+
+    schema_rules: ClassVar[dict[str, Any]] = {"anyOf": [
+        {"required": ["all"], "properties": {"all": {"const": True}}},
+        *({"required": [name], "properties": {name: {"minItems": 1}}}
+          for name in ("zone_ids", "unit_ids", "roles"))]}
 
     @model_validator(mode="after")
     def _not_empty(self) -> Audience:

@@ -9,7 +9,7 @@ checks every string of a body before the model sees it).
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     AfterValidator,
@@ -52,13 +52,41 @@ Instant = Annotated[AwareDatetime, AfterValidator(_sane_instant),
 Day = Annotated[date, AfterValidator(_sane_day), Field(description="YYYY-MM-DD, years 2000-2100")]
 Year = Annotated[int, Field(ge=EARLIEST_YEAR, le=LATEST_YEAR)]
 #: Pagination, one name everywhere: send the previous page's `next_cursor` as `cursor`.
-Cursor = Annotated[int | None, Field(ge=1, le=999_999_999_999, description="the previous page's next_cursor")]
+Cursor = Annotated[int | None, Field(ge=1, le=2_147_483_647, description="the previous page's next_cursor")]
+
+
+#: A string without control characters (tab, LF and CR are text), as the router enforces.
+NO_CONTROL_CHARACTERS = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$"
+
+
+def _state_string_rules(schema: dict[str, Any]) -> None:
+    """Every free-text string of a request schema says it holds no control characters."""
+    if schema.get("type") == "string" and not {"format", "pattern", "enum", "const"} & schema.keys():
+        schema["pattern"] = NO_CONTROL_CHARACTERS
+    for key in ("properties", "$defs"):
+        for sub in schema.get(key, {}).values():
+            _state_string_rules(sub)
+    for key in ("anyOf", "oneOf", "allOf", "prefixItems"):
+        for sub in schema.get(key, []):
+            _state_string_rules(sub)
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            _state_string_rules(schema[key])
+
+
+def _request_schema(schema: dict[str, Any], cls: type[BaseModel]) -> None:
+    _state_string_rules(schema)
+    schema.update(getattr(cls, "schema_rules", {}))
 
 
 class In(BaseModel):
-    """Request bodies and queries: strings stripped, unknown fields refused, strict types."""
+    """Request bodies and queries: strings stripped, unknown fields refused, strict types.
+    `schema_rules` (a class attribute) adds what the model's validators check across fields,
+    as JSON Schema (anyOf, oneOf), so the published schema says what the server accepts."""
 
-    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid", strict=True)
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid", strict=True,
+                              json_schema_extra=_request_schema)
+    schema_rules: ClassVar[dict[str, Any]] = {}
 
 
 def _shanghai(value: datetime) -> str:

@@ -17,7 +17,7 @@ class AttachmentIn(In):
     For a stored file the server keeps its own size and type, whatever is sent."""
 
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
-    url: Annotated[str, StringConstraints(pattern=rf"^({STORED_URL}|https://[^\s]{{1,500}})$")] = Field(
+    url: Annotated[str, StringConstraints(pattern=rf"^({STORED_URL}|https://[^\s\u0000-\u001f\u007f]{{1,500}})$")] = Field(
         description="from POST /api/v1/attachments, or an https:// link")
     size: int | None = Field(default=None, ge=0, le=1 << 40)
     content_type: Annotated[str, StringConstraints(pattern=r"^[\w.+-]{1,63}/[\w.+-]{1,63}$")] | None = None

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 
 from server.schemas.common import Day, Id, In, Out, Timestamp, Year
 from server.schemas.files import AttachmentOut, Attachments
-from services.ledger import DIRECTION_OF, MAX_AMOUNT_FEN, SYSTEM_CATEGORIES, UNIT_CATEGORIES
+from services.ledger import (
+    CATEGORIES,
+    DIRECTION_OF,
+    MAX_AMOUNT_FEN,
+    SYSTEM_CATEGORIES,
+    UNIT_CATEGORIES,
+)
 
 DirectionName = Literal["income", "expense"]
 IncomeCategory = Literal["duty_unit", "member_unit", "committee_subsidy", "campaign",
@@ -33,6 +39,19 @@ class FundEntryIn(In):
                                description="the paying unit (of this zone): required for "
                                "duty_unit and member_unit income, refused otherwise")
     attachments: Attachments = Field(default_factory=list)
+
+    # The validators below, as the schema says them: the category belongs to the direction (and
+    # is never a system one); unit income names its unit, nothing else does.
+    schema_rules: ClassVar[dict[str, Any]] = {"oneOf": [
+        {"properties": {"direction": {"const": d.value},
+                        "category": {"enum": [c.value for c in cs]},
+                        "unit_id": {"type": "integer"} if needs_unit else {"type": "null"}},
+         "required": ["unit_id"] if needs_unit else []}
+        for d, categories in CATEGORIES.items()
+        for needs_unit, cs in ((True, [c for c in categories if c in UNIT_CATEGORIES]),
+                               (False, [c for c in categories
+                                        if c not in UNIT_CATEGORIES + SYSTEM_CATEGORIES]))
+        if cs]}
 
     @field_validator("category")
     @classmethod

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AliasChoices, AliasPath, Field, StringConstraints, model_validator
 
 from server.schemas.activities import Audience
 from server.schemas.common import Cursor, In, Instant, Out, Timestamp
-from services import clock
 from server.schemas.files import AttachmentOut, Attachments
+from services import clock
+
 
 class NoticeIn(In):
     title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
@@ -21,6 +22,10 @@ class NoticeIn(In):
     attachments: Attachments = Field(default_factory=list)
     remind_after_s: int | None = Field(default=None, ge=60, le=30 * 24 * 3600,
                                        description="one reminder to whoever has not read by then")
+
+    schema_rules: ClassVar[dict[str, Any]] = {"anyOf": [
+        {"properties": {"require_ack": {"const": True}}},
+        {"properties": {"ack_due_at": {"type": "null"}}}]}
 
     @model_validator(mode="after")
     def _ack_deadline(self) -> NoticeIn:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
@@ -42,6 +42,9 @@ class ItemIn(In):
                                description="every unit of these zones, as they are now")
     ladder: LadderIn | None = None
 
+    schema_rules: ClassVar[dict[str, Any]] = {"anyOf": [
+        {"required": [name], "properties": {name: {"minItems": 1}}} for name in ("unit_ids", "zone_ids")]}
+
     @model_validator(mode="after")
     def _some_units(self) -> ItemIn:
         if not (self.unit_ids or self.zone_ids):
@@ -65,6 +68,10 @@ class ReviewIn(In):
     unit_id: Id
     accept: bool
     comment: Note = Field(default="", description="required (2+ characters) when returning")
+
+    schema_rules: ClassVar[dict[str, Any]] = {"anyOf": [
+        {"properties": {"accept": {"const": True}}},
+        {"required": ["comment"], "properties": {"comment": {"minLength": 2}}}]}
 
 
 class ItemsQuery(In):

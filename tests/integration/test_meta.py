@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
@@ -92,3 +93,30 @@ async def test_openapi_documents_every_route(client: TestClient[Any, Any]) -> No
     assert login["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("WeChatLoginIn")
     r = await client.get("/api/docs")
     assert r.status == 200 and "/api/v1/rotations/generate" in await r.text()
+
+
+async def test_the_spec_states_the_rules_the_server_enforces(client: TestClient[Any, Any]) -> None:
+    spec = await (await client.get("/api/openapi.json")).json()
+    paths, schemas = spec["paths"], spec["components"]["schemas"]
+
+    def param(path: str, name: str) -> dict[str, Any]:
+        [p] = [p for p in paths[path]["get"]["parameters"] if p["name"] == name]
+        return dict(p["schema"])
+
+    # Path parameters as their routes match them.
+    assert param("/api/v1/attachments/{key}", "key") == {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+    assert param("/api/v1/rotation-plans/{year}", "year")["maximum"] == 9999
+    assert param("/api/v1/zones/{zone_id}", "zone_id")["maximum"] == 999_999_999
+    # Cursors fit the 32-bit ids they page over.
+    assert param("/api/v1/me/notices", "cursor")["anyOf"][0]["maximum"] == 2_147_483_647
+    # Each multipart route names its own parts.
+    def form(path: str) -> dict[str, Any]:
+        return dict(paths[path]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"])
+    assert set(form("/api/v1/attachments")["properties"]) == {"file"}
+    assert form("/api/v1/org/import")["properties"]["kind"]["enum"] == ["units", "members"]
+    # Free text holds no control characters; the rules across fields are stated too.
+    title = schemas["NoticeIn"]["properties"]["title"]
+    assert re.fullmatch(title["pattern"], "通知\n正文\t") and not re.fullmatch(title["pattern"], "a\x00")
+    assert len(schemas["Audience"]["anyOf"]) == 4 and len(schemas["ItemIn"]["anyOf"]) == 2
+    entry = schemas["FundEntryIn"]["oneOf"]
+    assert all("campaign" not in branch["properties"]["category"]["enum"] for branch in entry)

@@ -3,6 +3,7 @@ unlimited bind guesses, password spraying, and input the schema should never hav
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 from typing import Any
@@ -239,11 +240,22 @@ async def test_types_are_strict_and_unknown_fields_refused(client: TestClient[An
         "title": "特殊党费", "kind": "special_dues", "ends_at": (clock.now() + timedelta(days=1)).isoformat()})
     campaign = await r.json()
     path = f"/api/v1/campaigns/{campaign['id']}/contributions"
-    for amount in (True, "100", 1.0):
+    for amount in (True, "100", 1.5, 1e30):
         status, body = await _post(client, s["member1"], path, {"amount_fen": amount},
                                    {"Idempotency-Key": f"k-{amount!r}"})
         assert status == 422 and body["errors"][0]["loc"] == ["body", "amount_fen"], amount
         assert body["errors"][0]["msg"] == "应为整数"  # field messages in Chinese too
+    # A whole number written with a fraction or an exponent is an integer (as JSON Schema says).
+    for amount in ("2389.0", "1e3"):
+        status, body = await _post(client, s["member1"], path, '{"amount_fen": %s}' % amount,
+                                   {"Idempotency-Key": f"k-{amount}"})
+        assert status == 201 and body["amount_fen"] == int(float(amount)), body
+    # A business rule on one field answers the 422 shape too, pointing at the field.
+    status, body = await _post(client, s["member1"], path, {"amount_fen": 10_000_001},
+                               {"Idempotency-Key": "k-too-much"})
+    assert (status, body["code"]) == (422, "amount_out_of_range")
+    assert body["errors"] == [{"loc": ["body", "amount_fen"], "msg": body["message"],
+                               "type": "amount_out_of_range"}]
     status, body = await _post(client, s["member1"], path, {"amount_fen": 100, "amout_fen": 1},
                                {"Idempotency-Key": "k-extra"})
     assert status == 422 and body["errors"][0]["loc"] == ["body", "amout_fen"]
@@ -296,3 +308,34 @@ async def test_a_control_character_in_a_part_header_is_a_400(client: TestClient[
         r = await client.post(path, data=body, headers={
             **bearer(staff), "Content-Type": "multipart/form-data; boundary=BB"})
         assert r.status == 400 and (await r.json())["code"] == "multipart_invalid", path
+
+
+async def test_a_request_aiohttp_cannot_parse_answers_our_json_error(client: TestClient[Any, Any]) -> None:
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nX-Probe: a\x00b\r\n\r\n")
+    await writer.drain()
+    head, _, body = (await reader.read()).partition(b"\r\n\r\n")
+    writer.close()
+    lines = head.decode().split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    assert lines[0].split()[1] == "400" and headers["content-type"].startswith("application/json")
+    assert headers["x-request-id"] and json.loads(body)["code"] == "bad_request"
+
+
+async def test_an_upload_without_a_content_type_is_typed_by_its_bytes(client: TestClient[Any, Any],
+                                                                      city: City) -> None:
+    s = await _setup(client, city)
+    png = b"\x89PNG\r\n\x1a\n" + b"0" * 64
+    for content, name, expected in ((png, "照片.png", "image/png"), (PDF, "纪要", "application/pdf")):
+        body = (b'--BB\r\nContent-Disposition: form-data; name="file"; filename="'
+                + name.encode() + b'"\r\n\r\n' + content + b"\r\n--BB--\r\n")
+        r = await client.post("/api/v1/attachments", data=body, headers={
+            **bearer(s["duty1"]), "Content-Type": "multipart/form-data; boundary=BB"})
+        assert r.status == 201, await r.text()
+        assert (await r.json())["content_type"] == expected
+    body = (b'--BB\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\n'
+            b"plain text\r\n--BB--\r\n")
+    r = await client.post("/api/v1/attachments", data=body, headers={
+        **bearer(s["duty1"]), "Content-Type": "multipart/form-data; boundary=BB"})
+    answer = await r.json()
+    assert (r.status, answer["code"], answer["errors"][0]["loc"]) == (422, "attachment_rejected", ["body", "file"])

@@ -34,9 +34,9 @@ async def _grant(member_ids: list[int], template: str, n: int = 1) -> None:
 
 
 async def _sweep(settings: Settings, client: TestClient[Any, Any]) -> None:
-    from server.keys import ARQ
-
     import time
+
+    from server.keys import ARQ
     await client.app[ARQ].enqueue_job("sweep_notices", _job_id=f"sweep-{time.monotonic_ns()}")
     await run_workers(settings)
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from models.supervision import Step
-from services.escalation import DEFAULT_LADDER, last_fired, ladder_of, next_step, step_at, step_level
+from services.escalation import (
+    DEFAULT_LADDER,
+    ladder_of,
+    last_fired,
+    next_step,
+    step_at,
+    step_level,
+)
 
 DUE = datetime(2026, 6, 30, 16, tzinfo=UTC)
 H = timedelta(hours=1)
