@@ -49,7 +49,7 @@ def mean_measures(ms: list[Measures]) -> Measures:
 
 def city_table(seed: int, randoms: int) -> None:
     units = demo_city()
-    today = {u.id: u.current_zone or 0 for u in units}
+    today = {u.id: u.current_zone for u in units if u.current_zone is not None}
     history = pairs_of(today)
     rands = [random_partition(units, seed=seed + r) for r in range(randoms)]
     started = time.perf_counter()
@@ -79,14 +79,15 @@ def timing_table(seed: int, sizes: list[int]) -> None:
           f"{'random':>9}{'new pairs':>11}{'members CV':>12}{'out of time':>13}")
     for n in sizes:
         units = synthetic_units(n, seed=seed)
-        history = pairs_of({u.id: u.current_zone or 0 for u in units})
+        history = pairs_of({u.id: u.current_zone for u in units
+                            if u.current_zone is not None})
         rand = random_partition(units, seed=seed)
         started = time.perf_counter()
         p = propose(units, seed=seed, history=history)
         elapsed = time.perf_counter() - started
         print(f"{n:>6}{p.measures.zones:>7}{p.steps:>12,}{elapsed:>10.2f}{p.objective:>11.3f}"
               f"{objective(units, rand, history=history):>9.3f}{p.measures.new_pair_share:>11.3f}"
-              f"{p.measures.members_cv:>12.3f}{str(p.out_of_time):>13}", flush=True)
+              f"{p.measures.members_cv:>12.3f}{p.out_of_time!s:>13}", flush=True)
 
 
 def main() -> None:

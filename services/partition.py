@@ -33,8 +33,9 @@ says it stopped the run, which then depends on the machine). ~1.5 s for 100 unit
 
 Why not OR-Tools CP-SAT: bench/partition_cpsat.py (ortools 9.15, scratch venv) gives it the terms
 recast (absolute deviations, c*c of per-zone counts) and scores answers with `objective`. 95 units:
-random 1.10; CP-SAT 0.74 in 10 s (2 workers), 0.31 in 60 s (8); annealing 0.29 in ~1.7 s. 1,000
-units: CP-SAT finds no feasible partition in 60 s; annealing 0.03 (random 0.56) in ~8-12 s.
+random 1.10; CP-SAT 0.35-0.74 in 10 s (2 workers; runs differ), 0.31 in 60 s (8 workers), 0.30-0.32
+in 60 s started from the annealed answer; annealing 0.29 in 1-2 s. 1,000 units, two runs: CP-SAT
+finds no feasible partition in 60 s; annealing 0.026-0.03 (random 0.56) in ~9-12 s.
 Balance and pair terms cost CP-SAT auxiliary variables and weak bounds, a local search prices them
 exactly, and a proof of optimality is worth nothing here. So: annealing, no new dependency.
 """
@@ -169,7 +170,7 @@ def measure(units: Sequence[UnitInfo], assignment: Mapping[int, int], *,
     figures, history = zone_figures(units, assignment), set(history)
     members = [f.members for f in figures]
     strengths = [f.mean_strength for f in figures]
-    groups = _groups(units, assignment)
+    groups = list(_groups(units, assignment).values())
     dominant = [max(Counter(u.nature for u in g).values()) / len(g) for g in groups]
     pairs = new = 0
     meets_new: set[int] = set()
@@ -194,17 +195,17 @@ def measure(units: Sequence[UnitInfo], assignment: Mapping[int, int], *,
 
 
 def zone_figures(units: Sequence[UnitInfo], assignment: Mapping[int, int]) -> list[ZoneFigures]:
-    """Per-zone figures, zones in the order of their labels (numbered 0.. in that order)."""
+    """Per-zone figures, in the order of the zone labels (`zone`: the label)."""
     return [ZoneFigures(zone=z, units=len(g), members=sum(u.member_count for u in g),
                         mean_strength=sum(u.strength for u in g) / len(g),
                         natures=len({u.nature for u in g}), districts=len({u.district for u in g}))
-            for z, g in enumerate(_groups(units, assignment))]
+            for z, g in _groups(units, assignment).items()]
 
 
 def objective(units: Sequence[UnitInfo], assignment: Mapping[int, int], *,
               history: Collection[Pair] = (), weights: Weights = Weights()) -> float:
     """The objective `propose` minimises, computed from scratch for any partition."""
-    groups, history = _groups(units, assignment), set(history)
+    groups, history = list(_groups(units, assignment).values()), set(history)
     k, n = len(groups), len(units)
     mbar = sum(u.member_count for u in units) / k
     sbar = sum(u.strength for u in units) / n
@@ -405,14 +406,14 @@ def _sizes(n: int, k: int) -> list[int]:
     return [base + 1] * extra + [base] * (k - extra)
 
 
-def _groups(units: Sequence[UnitInfo], assignment: Mapping[int, int]) -> list[list[UnitInfo]]:
-    """The units of each zone, zones in label order; every unit must be assigned."""
+def _groups(units: Sequence[UnitInfo], assignment: Mapping[int, int]) -> dict[int, list[UnitInfo]]:
+    """The units of each zone, by zone label in order; `assignment` must cover exactly `units`."""
+    if assignment.keys() != {u.id for u in units}:
+        raise InvalidInput("分区与单位名单不一致", field="assignment")
     groups: dict[int, list[UnitInfo]] = {}
     for u in units:
         groups.setdefault(assignment[u.id], []).append(u)
-    if len(assignment) != len(units):
-        raise InvalidInput("分区包含未知单位", field="assignment")
-    return [groups[z] for z in sorted(groups)]
+    return dict(sorted(groups.items()))
 
 
 def _cv(values: Iterable[float]) -> float:

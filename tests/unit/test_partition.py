@@ -5,19 +5,23 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
+from typing import Any
 
 import pytest
 
 from services.errors import InvalidInput
-from services.partition import (PartitionInfeasible, UnitInfo, Weights, _anneal, measure,
-                                objective, pairs_of, propose, random_partition, synthetic_units,
-                                zone_count)
+from services.partition import (PartitionInfeasible, Proposal, UnitInfo, Weights, _anneal,
+                                measure, objective, pairs_of, propose, random_partition,
+                                synthetic_units, zone_count, zone_figures)
 
-QUICK = {"steps_per_unit": 300, "min_steps": 20_000}  # the constraints hold at any length
+
+def _quick(units: list[UnitInfo], **kwargs: Any) -> Proposal:
+    """A short run: the constraints and determinism hold at any length."""
+    return propose(units, steps_per_unit=300, min_steps=20_000, **kwargs)
 
 
 def _today(units: list[UnitInfo]) -> dict[int, int]:
-    return {u.id: u.current_zone or 0 for u in units}
+    return {u.id: u.current_zone for u in units if u.current_zone is not None}
 
 
 def _check_valid(units: list[UnitInfo], assignment: dict[int, int], zones: int) -> None:
@@ -32,7 +36,7 @@ def _check_valid(units: list[UnitInfo], assignment: dict[int, int], zones: int) 
 def test_every_unit_in_one_zone_of_8_to_10(n: int, zones: int | None, expected: int) -> None:
     units = synthetic_units(n, seed=7)
     history = pairs_of(_today(units))
-    p = propose(units, seed=1, zones=zones, history=history, **QUICK)
+    p = _quick(units, seed=1, zones=zones, history=history)
     _check_valid(units, p.assignment, expected)
     assert [z.units for z in p.zones] == [Counter(p.assignment.values())[z]
                                           for z in range(expected)]
@@ -63,7 +67,7 @@ def test_a_zone_count_the_sizes_do_not_allow_is_refused(zones: int) -> None:
                                           (20, [10, 10])])
 def test_small_cities(n: int, sizes: list[int]) -> None:
     units = synthetic_units(n, seed=3)
-    p = propose(units, seed=2, history=pairs_of(_today(units)), **QUICK)
+    p = _quick(units, seed=2, history=pairs_of(_today(units)))
     _check_valid(units, p.assignment, len(sizes))
     assert sorted((z.units for z in p.zones), reverse=True) == sizes
 
@@ -100,8 +104,8 @@ def test_history_is_what_makes_partners_new() -> None:
     """Control: without history the search has no reason to split today's zones."""
     units = synthetic_units(100, seed=11)
     history = pairs_of(_today(units))
-    blind = propose(units, seed=5, **QUICK)
-    aware = propose(units, seed=5, history=history, **QUICK)
+    blind = _quick(units, seed=5)
+    aware = _quick(units, seed=5, history=history)
     assert measure(units, blind.assignment, history=history).new_pair_share < 0.97
     assert aware.measures.new_pair_share > 0.99
 
@@ -109,7 +113,7 @@ def test_history_is_what_makes_partners_new() -> None:
 def test_the_same_seed_gives_the_same_proposal_and_another_seed_another() -> None:
     units = synthetic_units(100, seed=4)
     history = pairs_of(_today(units))
-    first, again, other = (propose(units, seed=s, history=history, **QUICK) for s in (3, 3, 4))
+    first, again, other = (_quick(units, seed=s, history=history) for s in (3, 3, 4))
     assert first.assignment == again.assignment and first.objective == again.objective
     assert first.steps == again.steps == 30_000 and not first.out_of_time
     assert other.assignment != first.assignment
@@ -159,3 +163,20 @@ def test_measures_of_a_known_partition() -> None:
     assert m.new_pair_share == pytest.approx(54 / 56)  # 2 of the 2 x 28 pairs met before
     assert m.units_meeting_new == 1.0
     assert m.units_all_new == pytest.approx(13 / 16)  # 1, 2 and 3 met someone again
+    assert [(z.zone, z.units, z.members, z.mean_strength, z.natures, z.districts)
+            for z in zone_figures(units, assignment)] == [(5, 8, 80, 50, 2, 1),
+                                                          (9, 8, 160, 80, 2, 3)]
+
+
+@pytest.mark.parametrize("change", ["missing", "stranger"])
+def test_a_partition_that_is_not_of_these_units_is_refused(change: str) -> None:
+    units = synthetic_units(20, seed=1)
+    assignment = random_partition(units, seed=1)
+    if change == "missing":
+        del assignment[units[0].id]
+    else:
+        assignment[999] = 0
+    for call in (measure, objective, zone_figures):
+        with pytest.raises(InvalidInput) as err:
+            call(units, assignment)
+        assert err.value.data == {"field": "assignment"}
