@@ -8,7 +8,7 @@ Synthetic units (`synthetic_units`, seed 1); history = their in-order zones plus
 partition. CP-SAT gets the objective's terms in a form it takes: absolute deviations of member
 totals from their mean and of strength sums from size x mean strength (instead of the CVs), and
 each pair term as sum(c * (c - 1) / 2) over per-zone counts c of each nature, district and past
-zone (c * c through AddMultiplicationEquality), integer coefficients scaled by 100,000.
+zone (c * c through add_multiplication_equality), integer coefficients scaled by 100,000.
 `--hint` also runs CP-SAT started from the annealed partition.
 """
 
@@ -19,7 +19,7 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
-from ortools.sat.python import cp_model  # type: ignore[import-untyped]
+from ortools.sat.python import cp_model  # type: ignore[import-not-found, unused-ignore]
 
 from services.partition import (MAX_SIZE, MIN_SIZE, UnitInfo, Weights, objective, pairs_of,
                                 propose, random_partition, synthetic_units, zone_count)
@@ -31,33 +31,33 @@ def cpsat(units: Sequence[UnitInfo], past: list[Mapping[int, int]], k: int, *, l
           workers: int, hint: Mapping[int, int] | None = None) -> tuple[dict[int, int] | None, str]:
     n, w = len(units), Weights()
     m = cp_model.CpModel()
-    x = [[m.NewBoolVar(f"x{i}_{z}") for z in range(k)] for i in range(n)]
+    x = [[m.new_bool_var(f"x{i}_{z}") for z in range(k)] for i in range(n)]
     for row in x:
-        m.AddExactlyOne(row)
-    m.Add(x[0][0] == 1)  # zones are interchangeable: unit 0 opens zone 0
+        m.add_exactly_one(row)
+    m.add(x[0][0] == 1)  # zones are interchangeable: unit 0 opens zone 0
     mbar = sum(u.member_count for u in units) / k
     sbar10 = round(10 * sum(u.strength for u in units) / n)
     base, extra = divmod(n, k)
     ref = (k - extra) * base * (base - 1) / 2 + extra * (base + 1) * base / 2
     terms: list[tuple[cp_model.IntVar, float]] = []
 
-    def absdev(expr: cp_model.LinearExpr, coef: float) -> None:
-        dev = m.NewIntVar(0, 10**8, "")
-        m.Add(dev >= expr)
-        m.Add(dev >= -expr)
+    def absdev(expr: cp_model.LinearExprT, coef: float) -> None:
+        dev = m.new_int_var(0, 10**8, "")
+        m.add(dev >= expr)
+        m.add(dev >= -expr)
         terms.append((dev, coef))
 
     def pairs(idx: list[int], z: int, coef: float) -> None:  # coef * C(count in z, 2)
-        c, sq = m.NewIntVar(0, MAX_SIZE, ""), m.NewIntVar(0, MAX_SIZE**2, "")
-        m.Add(c == sum(x[i][z] for i in idx))
-        m.AddMultiplicationEquality(sq, [c, c])
+        c, sq = m.new_int_var(0, MAX_SIZE, ""), m.new_int_var(0, MAX_SIZE**2, "")
+        m.add(c == sum(x[i][z] for i in idx))
+        m.add_multiplication_equality(sq, [c, c])
         terms.extend([(sq, coef / 2), (c, -coef / 2)])
 
     groups: list[tuple[list[list[int]], float]] = []
-    for key, coef in ((lambda u: u.nature, w.nature), (lambda u: u.district, -w.district)):
+    for attr, coef in (("nature", w.nature), ("district", -w.district)):
         by: dict[str, list[int]] = defaultdict(list)
         for i, u in enumerate(units):
-            by[key(u)].append(i)
+            by[getattr(u, attr)].append(i)
         groups.append((list(by.values()), coef))
     old: list[list[int]] = []
     for partition in past:
@@ -68,7 +68,7 @@ def cpsat(units: Sequence[UnitInfo], past: list[Mapping[int, int]], k: int, *, l
     groups.append((old, w.history))
     for z in range(k):
         size = sum(x[i][z] for i in range(n))
-        m.AddLinearConstraint(size, MIN_SIZE, MAX_SIZE)
+        m.add_linear_constraint(size, MIN_SIZE, MAX_SIZE)
         absdev(sum(u.member_count * x[i][z] for i, u in enumerate(units)) - round(mbar),
                w.members * SCALE / (k * mbar))
         absdev(sum(round(10 * u.strength) * x[i][z] for i, u in enumerate(units)) - sbar10 * size,
@@ -76,20 +76,20 @@ def cpsat(units: Sequence[UnitInfo], past: list[Mapping[int, int]], k: int, *, l
         for idxs, coef in groups:
             for idx in idxs:
                 pairs(idx, z, coef * SCALE / ref)
-    m.Minimize(sum(round(coef) * v for v, coef in terms))
+    m.minimize(sum(round(coef) * v for v, coef in terms))
     for i, u in enumerate(units):
         for z in range(k):
             if hint is not None:
-                m.AddHint(x[i][z], hint[u.id] == z)
+                m.add_hint(x[i][z], hint[u.id] == z)
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = limit_s
     solver.parameters.num_workers = workers
     solver.parameters.random_seed = 1
-    status = solver.Solve(m)
+    status = solver.solve(m)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return None, solver.StatusName(status)
-    return ({u.id: next(z for z in range(k) if solver.Value(x[i][z]))
-             for i, u in enumerate(units)}, solver.StatusName(status))
+        return None, solver.status_name(status)
+    return ({u.id: next(z for z in range(k) if solver.value(x[i][z]))
+             for i, u in enumerate(units)}, solver.status_name(status))
 
 
 def main() -> None:
@@ -100,7 +100,7 @@ def main() -> None:
     parser.add_argument("--hint", action="store_true")
     args = parser.parse_args()
     units = synthetic_units(args.units, seed=1)
-    today = {u.id: u.current_zone or 0 for u in units}
+    today = {u.id: u.current_zone for u in units if u.current_zone is not None}
     earlier = random_partition(units, seed=99)
     history = pairs_of(today) | pairs_of(earlier)
     k = zone_count(len(units))
