@@ -1,6 +1,6 @@
 """Tortoise models, one module per domain; `MODEL_MODULES` is what Tortoise loads."""
 
 MODEL_MODULES = ["models.org", "models.notices", "models.activities", "models.supervision",
-                 "models.funds", "models.ledger", "models.files"]
+                 "models.funds", "models.ledger", "models.files", "models.governance"]
 APP_LABEL = "models"
 MIGRATIONS_MODULE = "models.migrations"

@@ -15,6 +15,18 @@ class Role(StrEnum):
     LIAISON = "liaison"      # staff assigned to zones (挂点): committee powers in those zones only
 
 
+class Position(StrEnum):
+    """A member's post in their unit's party organisation."""
+
+    SECRETARY = "secretary"                 # 书记
+    DEPUTY_SECRETARY = "deputy_secretary"   # 副书记
+    COMMITTEE_MEMBER = "committee_member"   # 委员
+    MEMBER = "member"
+
+
+LEADERS = (Position.SECRETARY, Position.DEPUTY_SECRETARY, Position.COMMITTEE_MEMBER)
+
+
 class Zone(Model):
     id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=64, unique=True)
@@ -59,6 +71,8 @@ class Member(Model):
     name = fields.CharField(max_length=64)
     phone = fields.CharField(max_length=20)
     role = fields.CharEnumField(Role, max_length=16, default=Role.MEMBER)
+    position = fields.CharEnumField(Position, max_length=24, default=Position.MEMBER,
+                                    description="post in the unit: 书记, 副书记, 委员 or member")
     openid = fields.CharField(max_length=64, null=True, unique=True)
     username = fields.CharField(max_length=64, null=True, unique=True)
     password_hash = fields.CharField(max_length=255, null=True)

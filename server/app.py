@@ -16,10 +16,12 @@ from server import (
     contests,
     files,
     funds,
+    governance,
     ledger,
     meta,
     notices,
     org,
+    plans,
     rotations,
     signups,
     supervision,
@@ -43,7 +45,7 @@ ROUTERS: list[Router] = [meta.router, auth_routes.router, org.router, rotations.
                          activities.router, signups.router, checkins.router, attendance.router,
                          contests.router,
                          notices.router, supervision.router, files.router, funds.router,
-                         ledger.router]
+                         ledger.router, plans.router, governance.router]
 MAX_BODY_BYTES = 6 * 1024 * 1024
 
 

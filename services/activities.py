@@ -26,6 +26,7 @@ from services.errors import (
     CapacityBelowConfirmed,
     Forbidden,
     InvalidInput,
+    NotYourQuarter,
     OutsideRotation,
     ZoneNotFound,
 )
@@ -72,20 +73,47 @@ async def check_can_see(principal: Principal, activity: Activity) -> None:
         raise ActivityNotFound(activity_id=activity.id)
 
 
+def of_rotation(activity: Activity, rotation: Rotation) -> bool:
+    """The activity is the rotation's: made by its duty unit in it, or placed in the zone by the
+    committee during it."""
+    if activity.rotation_id is not None:
+        return activity.rotation_id == rotation.id
+    return activity.organiser_unit_id is None and \
+        rotation.starts_at <= activity.starts_at < rotation.ends_at
+
+
 async def check_organiser(principal: Principal, activity: Activity) -> None:
-    """Staff governing the activity's zone (the committee: city-wide ones too), or the admins of
-    the unit on duty now in its zone."""
+    """Managing an activity: staff governing its zone (the committee: city-wide ones too), or the
+    admins of the unit on duty now in its zone, for the activities of their own rotation only (a
+    new duty unit does not inherit its predecessor's)."""
     if principal.governs(activity.zone_id):
         return
     if activity.zone_id is None:
         raise Forbidden()
-    await check_duty_zone(principal, activity.zone_id)
+    duty = await check_duty_zone(principal, activity.zone_id)
+    if duty is None or not of_rotation(activity, duty):
+        raise NotYourQuarter(activity_id=activity.id)
 
 
-async def get_organised(principal: Principal, activity_id: int) -> Activity:
-    """The activity, if the caller organises it."""
-    activity = await get_or_raise(activity_id)
+async def check_organiser_reads(principal: Principal, activity: Activity) -> None:
+    """Reading its sign-ups and attendance: whoever manages it, and the admins of the unit that
+    organised it, after its quarter too (for its handover and its ledger)."""
+    if principal.is_unit_admin and principal.unit_id is not None:
+        if activity.organiser_unit_id == principal.unit_id:
+            return
+        if activity.rotation_id is not None and \
+                await Rotation.exists(id=activity.rotation_id, unit_id=principal.unit_id):
+            return
     await check_organiser(principal, activity)
+
+
+async def get_organised(principal: Principal, activity_id: int, *, write: bool = True) -> Activity:
+    """The activity, if the caller organises it (`write=False`: if they may read its records)."""
+    activity = await get_or_raise(activity_id)
+    if write:
+        await check_organiser(principal, activity)
+    else:
+        await check_organiser_reads(principal, activity)
     return activity
 
 

@@ -18,7 +18,7 @@ from services.errors import Forbidden, ZoneNotFound
 async def attendance(principal: Principal, activity_id: int) -> dict[str, Any]:
     """Signed up, checked in, walk-ins and absent, per unit, with the absent members' names
     (the organiser; staff of the zone)."""
-    await get_organised(principal, activity_id)
+    await get_organised(principal, activity_id, write=False)
     confirmed = await Signup.filter(activity_id=activity_id, status=SignupStatus.CONFIRMED) \
         .values_list("member_id", "unit_id")
     checked = await Checkin.filter(activity_id=activity_id).values_list("member_id", "unit_id", "walk_in")

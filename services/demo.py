@@ -142,25 +142,45 @@ async def member_login_range() -> tuple[int, int] | None:
     return numbers[0], last
 
 
-async def _load_city(rng: random.Random) -> None:
-    names = AGENCIES[:]
+@dataclass(frozen=True)
+class DemoUnit:
+    zone_no: int  # 0..9, the zone in ZONE_NAMES order
+    name: str
+    district: str
+    nature: str
+    member_count: int
+    strength: int
+    invite_code: str
+
+
+def demo_units(rng: random.Random) -> list[DemoUnit]:
+    """The demo city's units, zone by zone (pure: bench/partition.py measures this city)."""
     weights = [rng.randint(20, 90) for _ in range(sum(UNITS_PER_ZONE))]
     scale = TARGET_MEMBERS / sum(weights)
+    units: list[DemoUnit] = []
+    for z, count in enumerate(UNITS_PER_ZONE):
+        for _ in range(count):
+            unit_no = len(units)
+            units.append(DemoUnit(
+                zone_no=z, name=f"市{AGENCIES[unit_no]}党委", district=rng.choice(DISTRICTS),
+                nature=NATURES[0] if unit_no < 40 else rng.choice(NATURES),
+                member_count=max(8, round(weights[unit_no] * scale)),
+                strength=rng.randint(45, 98), invite_code=f"DEMO{unit_no + 1:04d}"))
+    return units
+
+
+async def _load_city(rng: random.Random) -> None:
+    specs = demo_units(rng)
     async with in_transaction():
-        unit_no = 0
-        units: list[Unit] = []
-        for z, count in enumerate(UNITS_PER_ZONE):
+        zone_ids: list[int] = []
+        for z in range(len(UNITS_PER_ZONE)):
             zone = await Zone.create(name=f"{ZONE_NAMES[z]}网络区",
                                      description=f"{DISTRICTS[z % len(DISTRICTS)]}及周边单位")
-            for _ in range(count):
-                units.append(Unit(
-                    name=f"市{names[unit_no]}党委",
-                    zone_id=zone.id, district=rng.choice(DISTRICTS),
-                    nature=NATURES[0] if unit_no < 40 else rng.choice(NATURES),
-                    member_count=max(8, round(weights[unit_no] * scale)),
-                    strength=rng.randint(45, 98), invite_code=f"DEMO{unit_no + 1:04d}"))
-                unit_no += 1
-        await Unit.bulk_create(units)
+            zone_ids.append(zone.id)
+        await Unit.bulk_create([
+            Unit(name=u.name, zone_id=zone_ids[u.zone_no], district=u.district, nature=u.nature,
+                 member_count=u.member_count, strength=u.strength, invite_code=u.invite_code)
+            for u in specs])
         units = await Unit.all().order_by("id")
         people: list[Member] = []
         n = 0

@@ -9,7 +9,8 @@ past is placed between 1 January and now, everything upcoming after now. In a ye
 days the past reaches back to the start of last year's last quarter, so that a city loaded on
 2 January is lived-in too (last year's ledger lines then make this year's opening balance).
 
-The nouns have their own modules: demo_activities, demo_notices, demo_supervision, demo_funds.
+The nouns have their own modules: demo_activities, demo_notices, demo_supervision, demo_funds,
+demo_governance.
 This one holds what they share: the city as read back (`Year`), times, and the notices they
 collect (committee notices and system messages), written last in time order so that inbox
 ids follow the time each message arrived.
@@ -259,12 +260,14 @@ async def read_city(*, seed: int, now: datetime) -> Year:
 
 async def load_year(*, seed: int, now: datetime | None = None) -> Year:
     """Write the year; call once, inside the transaction that loads the city."""
-    from services import demo_activities, demo_funds, demo_notices, demo_supervision
+    from services import demo_activities, demo_funds, demo_governance, demo_notices, demo_supervision
 
     y = await read_city(seed=seed, now=(now or clock.now()).astimezone(UTC))
     await demo_activities.load(y)
     await demo_supervision.load(y)
     await demo_funds.load(y)
+    await demo_governance.load(y)
     demo_notices.collect(y)
     await flush_notices(y)
+    await demo_governance.handovers(y)  # last: their reports are the quarter as recorded
     return y

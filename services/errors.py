@@ -152,11 +152,22 @@ YearOutOfRange = define("YearOutOfRange", BadRequest, "year_out_of_range", "年�
 PlanNotFound = define("PlanNotFound", NotFound, "rotation_plan_not_found", "该年度的轮值表尚未生成")
 
 
-# -- activities, sign-up, check-in, contests ----------------------------------------------------
+# -- running the zones: plans, meetings, handovers ----------------------------------------------
+
+RotationNotFound = define("RotationNotFound", NotFound, "rotation_not_found", "找不到该轮值安排")
+RotationOver = define("RotationOver", Conflict, "rotation_over", "该轮值季度已结束")
+PlanNotStarted = define("PlanNotStarted", Conflict, "plan_not_started", "轮值单位尚未编写工作计划")
+MeetingNotFound = define("MeetingNotFound", NotFound, "meeting_not_found", "找不到该例会")
+MeetingExists = define("MeetingExists", Conflict, "meeting_exists", "该季度的例会已经安排")
+NotAtMeeting = define("NotAtMeeting", Forbidden, "not_at_meeting", "只有参会的当前轮值单位可以提交汇报")
+HandoverNotOpen = define("HandoverNotOpen", Conflict, "handover_not_open", "尚未到交接时间")
+NotHandoverParty = define("NotHandoverParty", Forbidden, "not_handover_party", "只有交接双方单位的书记或管理员可以办理交接")
+HandoverConfirmed = define("HandoverConfirmed", Conflict, "handover_confirmed", "该方已确认交接，内容不能再修改")
 
 ActivityNotFound = define("ActivityNotFound", NotFound, "activity_not_found", "找不到该活动")
 ActivityCancelled = define("ActivityCancelled", Conflict, "activity_cancelled", "该活动已取消")
 OutsideRotation = define("OutsideRotation", Forbidden, "outside_rotation", "活动时间不在本单位的轮值季度内")
+NotYourQuarter = define("NotYourQuarter", Forbidden, "not_your_quarter", "只能管理本单位轮值季度内的活动和台账")
 CapacityBelowConfirmed = define("CapacityBelowConfirmed", Conflict, "capacity_below_confirmed", "名额不能少于已确认的人数")
 SignupNotOpen = define("SignupNotOpen", Conflict, "signup_not_open", "报名尚未开始")
 SignupClosed = define("SignupClosed", Conflict, "signup_closed", "报名已截止")

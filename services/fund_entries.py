@@ -37,6 +37,7 @@ from services.errors import (
     InsufficientBalance,
     InvalidInput,
     NotBooked,
+    NotYourQuarter,
     ReversalNotReversible,
     UnitNotInZone,
     ZoneNotFound,
@@ -148,12 +149,14 @@ async def reverse(principal: Principal, *, zone_id: int, entry_id: int, reason: 
     """The duty unit of the zone during its quarter, or staff governing it, reverse a booked
     line: a new booked line with the same direction and category and the negated amount. A line
     is reversed at most once, a reversal is not reversed, and reversing income must leave the
-    balance at 0 or more."""
-    await check_duty_zone(principal, zone_id)
+    balance at 0 or more. A duty unit reverses only lines booked in its own rotation."""
+    duty = await check_duty_zone(principal, zone_id)
     try:
         async with in_transaction():
             await lock_zone(zone_id)
             original = await get_or_raise(zone_id, entry_id)
+            if duty is not None and (original.booked_at is None or original.booked_at < duty.starts_at):
+                raise NotYourQuarter(entry_id=entry_id)
             if original.reverses_id is not None:
                 raise ReversalNotReversible(entry_id=entry_id, reverses_id=original.reverses_id)
             if original.status is not EntryStatus.BOOKED:

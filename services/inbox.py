@@ -61,6 +61,12 @@ async def liaison_ids(zone_id: int) -> list[int]:
     return await Liaison.filter(zone_id=zone_id).values_list("member_id", flat=True)
 
 
+async def staff_ids(zone_id: int) -> list[int]:
+    """Who governs a zone: the committee, and the zone's liaisons."""
+    committee = await Member.filter(role=Role.COMMITTEE, is_active=True).values_list("id", flat=True)
+    return sorted({*committee, *await liaison_ids(zone_id)})
+
+
 # -- reading and receipts -----------------------------------------------------------------------
 
 async def inbox_page(member_id: int, *, cursor: int | None, limit: int) -> dict[str, Any]:

@@ -212,7 +212,7 @@ async def waitlist_position(signup_row: Signup) -> int | None:
 
 async def list_signups(principal: Principal, activity_id: int) -> dict[str, list[View]]:
     """Sign-ups by status, in queue order, with names (the organiser; staff of the zone)."""
-    await get_organised(principal, activity_id)
+    await get_organised(principal, activity_id, write=False)
     rows = await Signup.filter(activity_id=activity_id).select_related("member") \
         .order_by("queued_at", "id")
     out: dict[str, list[View]] = {s.value: [] for s in SignupStatus}

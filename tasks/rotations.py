@@ -1,4 +1,5 @@
-"""Rotation jobs: next year's rotations ahead of time; telling the next duty unit."""
+"""Rotation jobs: next year's rotations ahead of time; telling the next duty unit; the 2-4
+activities guideline; handovers left open after the boundary."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 from arq import cron
 
-from services import rotations
+from services import handovers, plans, rotations
 
 
 async def plan_rotations(ctx: dict[str, Any]) -> dict[str, int]:
@@ -23,7 +24,21 @@ async def tell_next_duty_units(ctx: dict[str, Any]) -> int:
     return await rotations.tell_next_duty_units(before=before)
 
 
+async def warn_few_held(ctx: dict[str, Any]) -> int:
+    """Cron (hourly): three weeks before a quarter ends, fewer than two activities held is told to
+    the duty unit and the liaisons, once."""
+    return await plans.warn_few_held()
+
+
+async def flag_open_handovers(ctx: dict[str, Any]) -> int:
+    """Cron (hourly): a handover still open a few days after its quarter is flagged to the
+    liaisons, once."""
+    return await handovers.flag_open()
+
+
 CRON = [
     cron(plan_rotations, hour=3, minute=17, unique=True, run_at_startup=True),
     cron(tell_next_duty_units, minute=23, unique=True, run_at_startup=True),
+    cron(warn_few_held, minute=29, unique=True, run_at_startup=True),
+    cron(flag_open_handovers, minute=31, unique=True, run_at_startup=True),
 ]

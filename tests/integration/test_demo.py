@@ -29,9 +29,19 @@ from models.funds import (
     Contribution,
     ContributionStatus,
 )
+from models.governance import (
+    Handover,
+    Meeting,
+    MeetingState,
+    MeetingZone,
+    PlanEvent,
+    PlanEventKind,
+    PlanState,
+    WorkPlan,
+)
 from models.ledger import EntryCategory, EntryStatus, FundEntry
 from models.notices import InboxItem, Notice, NoticeBatch, NoticeKind, NoticeStatus
-from models.org import Liaison, Member, Role, Rotation, Unit, Zone
+from models.org import Liaison, Member, Position, Role, Rotation, Unit, Zone
 from models.supervision import (
     Assignment,
     AssignmentState,
@@ -54,6 +64,7 @@ from services import (
     inbox,
     ledger,
     notices,
+    quarter_record,
     rotations,
     supervision_board,
 )
@@ -130,7 +141,7 @@ async def test_loading_twice_changes_no_row(demo: Loaded) -> None:
     assert {t for t, n in demo.counts.items() if n == 0} == {
         "upload", "attachment_ref", "import_run", "rotation_change", "refund", "contest_entry",
         "contest_round", "compliance_warning", "scan_nonce", "subscription_grant",
-        "activity_unit_seats"}
+        "activity_unit_seats", "rotation_warning", "meeting_deployment"}
 
 
 async def test_the_reported_member_range_is_the_one_that_logs_in(demo: Loaded) -> None:
@@ -391,6 +402,38 @@ async def test_every_zone_ledger_has_lines_and_never_goes_below_zero(demo: Loade
     zones, city = totals["zones"], totals["city"]
     assert city["income_fen"] > city["expense_fen"] > 0 and city["pending_count"] == 1
     assert all(z["closing_balance_fen"] >= 0 for z in zones)
+
+
+# -- running the zones ----------------------------------------------------------------------------
+
+async def test_plans_meetings_and_handovers_run_through_the_year(demo: Loaded) -> None:
+    now = clock.now()
+    started = await Rotation.filter(starts_at__lte=now)
+    plans_by_rotation = {p.rotation_id: p for p in await WorkPlan.all()}
+    for r in started:
+        plan = plans_by_rotation.get(r.id)
+        if plan is None:
+            continue
+        if r.ends_at <= now:
+            assert plan.state is PlanState.FILED and plan.filed_version == plan.version, r.id
+    assert {p.state for p in plans_by_rotation.values()} >= {PlanState.FILED}
+    assert await PlanEvent.filter(kind=PlanEventKind.RETURNED).exists()
+    meetings = await Meeting.all()
+    assert any(m.state is MeetingState.HELD for m in meetings)
+    year, quarter = clock.quarter_of(now)
+    current = next(m for m in meetings if (m.year, m.quarter) == (year, quarter))
+    assert current.state is (MeetingState.HELD if current.starts_at < now else MeetingState.SCHEDULED)
+    assert await MeetingZone.filter(meeting_id=current.id).count() == await Zone.all().count()
+    finished = [r for r in started if r.ends_at <= now and r.id in plans_by_rotation]
+    handovers = {h.rotation_id: h for h in await Handover.all()}
+    assert set(handovers) == {r.id for r in finished}
+    open_ = [h for h in handovers.values() if h.closed_at is None]
+    assert len(open_) == 1 and open_[0].report is None
+    for h in handovers.values():
+        if h.closed_at is not None:
+            assert h.report == await quarter_record.record(await Rotation.get(id=h.rotation_id))
+    leaders = await Member.filter(position__in=[Position.SECRETARY]).count()
+    assert leaders == await Unit.filter(zone_id__isnull=False).count()
 
 
 # -- determinism (last: it empties the database) --------------------------------------------------

@@ -185,6 +185,33 @@ def cases(w: dict[str, Any]) -> list[Case]:
         Case("POST", "/zones/{z2}/fund-entries/{p2}/approve", {"committee"}, {}),
         Case("POST", "/zones/{z2}/fund-entries/{p2r}/reject", {"committee"}, {"note": "不符合"}),
         Case("POST", "/zones/{z2}/fund-entries/{b2}/reverse", {"committee"}, {"reason": "冲销"}),
+        # running the zones: plans, meetings, handovers ({r1} zone 1's rotation now, {rl} its
+        # last one, {r2} zone 2's now; {m} this quarter's meeting)
+        Case("GET", "/rotations/{r2}/plan", {"committee"}),
+        Case("GET", "/rotations/{r1}/plan", ADMINS, note="the units of the zone discuss it"),
+        Case("PUT", "/rotations/{r1}/plan", {"duty"}, {"goals": "目标"}),
+        Case("PUT", "/rotations/{r2}/plan", set(), {"goals": "目标"}),
+        Case("POST", "/rotations/{r1}/plan/comments", {"unit_admin", "last_duty"}, {"body": "意见"},
+             note="member units of the zone; the duty unit does not comment on its own plan"),
+        Case("POST", "/rotations/{r1}/plan/submit", {"duty"}),
+        Case("POST", "/rotations/{r2}/plan/file", {"committee"}, {"decision": "file"}),
+        Case("POST", "/rotations/{r1}/plan/file", {"liaison", "committee"}, {"decision": "file"}),
+        Case("POST", "/meetings", {"committee"}, {"year": w["year"] + 1, "quarter": 2, "title": "例会",
+                                                   "starts_at": _iso(timedelta(days=5))}),
+        Case("GET", "/meetings", ADMINS),
+        Case("GET", "/meetings/{m}", {"duty", "liaison", "committee"},
+             note="staff and the units at it (zone 1's duty unit now and next)"),
+        Case("PUT", "/meetings/{m}/zones/{z1}/report", {"duty"}, {"text": "汇报"}),
+        Case("PUT", "/meetings/{m}/zones/{z2}/comments", {"committee"}, {"text": "讲评"}),
+        Case("PUT", "/meetings/{m}/zones/{z1}/comments", {"liaison", "committee"}, {"text": "讲评"}),
+        Case("POST", "/meetings/{m}/deployments", {"committee"},
+             {"title": "部署", "due_at": _iso(timedelta(days=100))}),
+        Case("POST", "/meetings/{mx}/close", {"committee"}, {"minutes": "纪要"}),
+        Case("GET", "/rotations/{r2}/handover", {"committee"}),
+        Case("GET", "/rotations/{rl}/handover", {"last_duty", "duty", "liaison", "committee"},
+             note="the outgoing and incoming units, and staff of the zone"),
+        Case("POST", "/rotations/{rl}/handover", {"last_duty", "duty"}, {}),
+        Case("POST", "/rotations/{r2}/handover", set(), {}),
         # me and meta
         Case("GET", "/me", SIGNED_IN),
         Case("GET", "/health", set(ROLES)),
@@ -212,7 +239,9 @@ async def world(client: TestClient[Any, Any], city: City) -> dict[str, Any]:
     duty = await Rotation.get(zone_id=z1, starts_at__lte=now, ends_at__gt=now)
     last = await Rotation.filter(zone_id=z1, ends_at__lte=duty.starts_at).order_by("-starts_at").first()
     assert last is not None and last.unit_id != duty.unit_id
-    plain = next(u for u in city.units[z1] if u.id not in (duty.unit_id, last.unit_id))
+    nxt = await Rotation.filter(zone_id=z1, starts_at__gte=duty.ends_at).order_by("starts_at").first()
+    assert nxt is not None
+    plain = next(u for u in city.units[z1] if u.id not in (duty.unit_id, last.unit_id, nxt.unit_id))
     duty2 = await Rotation.get(zone_id=z2, starts_at__lte=now, ends_at__gt=now)
     u2 = next(u for u in city.units[z2] if u.id != duty2.unit_id)
     member = city.members[plain.id][0]
@@ -266,6 +295,10 @@ async def world(client: TestClient[Any, Any], city: City) -> dict[str, Any]:
     w["b2"] = (await post(f"/zones/{z2}/fund-entries", {
         "direction": "income", "category": "other_income", "amount_fen": 5000,
         "description": "捐赠", "occurred_on": _today()}))["id"]
+    w.update(r1=duty.id, r2=duty2.id, rl=last.id)
+    meeting = {"year": year, "quarter": quarter, "title": "例会", "starts_at": _iso(timedelta(days=3))}
+    w["m"] = (await post("/meetings", meeting))["id"]
+    w["mx"] = (await post("/meetings", {**meeting, "year": year + 1, "quarter": 1}))["id"]
     w["tokens"] = tokens
     return w
 
