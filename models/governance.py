@@ -235,3 +235,36 @@ class Handover(Model):
     class Meta:
         table = "handover"
         unique_together = (("rotation",),)
+
+
+class Rubric(Model):
+    """The committee's weights for a year's evaluation (年终考核). A year without its own takes
+    the latest earlier year's, or the defaults."""
+
+    id = fields.IntField(primary_key=True)
+    year = fields.IntField(unique=True)
+    weights = fields.JSONField()
+    updated_by: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Member", related_name=False, null=True, on_delete=fields.SET_NULL)
+    updated_by_id: int | None
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "evaluation_rubric"
+
+
+class Evaluation(Model):
+    """A year's computed scores and ranks, with the rubric they were computed under. Kept per
+    year, replaced when the rubric changes or the committee recomputes."""
+
+    id = fields.IntField(primary_key=True)
+    year = fields.IntField(unique=True)
+    rubric = fields.JSONField()
+    result = fields.JSONField()
+    computed_at = fields.DatetimeField()
+    computed_by: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Member", related_name=False, null=True, on_delete=fields.SET_NULL)
+    computed_by_id: int | None
+
+    class Meta:
+        table = "evaluation"

@@ -25,6 +25,7 @@ from server import (
     rotations,
     signups,
     supervision,
+    work_ledger,
 )
 from server import auth as auth_routes
 from server.jsonutil import json_response
@@ -45,7 +46,7 @@ ROUTERS: list[Router] = [meta.router, auth_routes.router, org.router, rotations.
                          activities.router, signups.router, checkins.router, attendance.router,
                          contests.router,
                          notices.router, supervision.router, files.router, funds.router,
-                         ledger.router, plans.router, governance.router]
+                         ledger.router, plans.router, governance.router, work_ledger.router]
 MAX_BODY_BYTES = 6 * 1024 * 1024
 
 

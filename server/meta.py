@@ -103,7 +103,8 @@ def build_openapi(specs: list[RouteSpec], *, version: str) -> dict[str, Any]:
                 "schema": spec.form}}}
         ok: dict[str, Any] = {"description": "OK" if spec.status != 204 else "No Content"}
         if spec.response is not None and spec.status != 204:
-            ok["content"] = {spec.content_type: {"schema": ref(spec.response)}}
+            ok["content"] = {spec.content_type: {"schema": ref(spec.response)},
+                             **{t: {"schema": {"type": "string", "format": "binary"}} for t in spec.files}}
         op["responses"][str(spec.status)] = ok
         if spec.replays and spec.status != 200:
             op["responses"]["200"] = {**ok, "description": "a retry that matched the first "

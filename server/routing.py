@@ -60,6 +60,7 @@ class RouteSpec:
     content_type: str = "application/json"
     request_content_type: str | None = None
     form: dict[str, Any] | None = None  # multipart routes: the parts, as a JSON Schema object
+    files: tuple[str, ...] = ()  # other types the 200 may answer instead (a file download)
     idempotency: str | None = None  # "required" or "optional": the Idempotency-Key header
     replays: bool = False           # a matched retry (result.replayed) answers 200, the first answer
     handler: Callable[..., Awaitable[web.StreamResponse]] | None = field(default=None, repr=False)
@@ -250,14 +251,15 @@ class Router:
               query: type[BaseModel] | None = None, response: Any = None, status: int = 200,
               errors: list[type[ServiceError]] | tuple[type[ServiceError], ...] = (),
               description: str = "", content_type: str = "application/json",
-              form: dict[str, Any] | None = None, idempotency: str | None = None,
+              form: dict[str, Any] | None = None, files: tuple[str, ...] = (),
+              idempotency: str | None = None,
               replays: bool = False) -> Callable[[Handler], Handler]:
         assert idempotency in (None, "required", "optional")
         spec = RouteSpec(method=method.upper(), path=path, access=access, summary=summary,
                          tags=tags, body=body, query=query, response=response, status=status,
                          errors=list(errors), description=description, content_type=content_type,
                          request_content_type="multipart/form-data" if form else None,
-                         form=form, idempotency=idempotency,
+                         form=form, files=files, idempotency=idempotency,
                          replays=replays or idempotency is not None)
         adapter = TypeAdapter(response) if response is not None else None
 

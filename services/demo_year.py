@@ -260,7 +260,13 @@ async def read_city(*, seed: int, now: datetime) -> Year:
 
 async def load_year(*, seed: int, now: datetime | None = None) -> Year:
     """Write the year; call once, inside the transaction that loads the city."""
-    from services import demo_activities, demo_funds, demo_governance, demo_notices, demo_supervision
+    from services import (
+        demo_activities,
+        demo_funds,
+        demo_governance,
+        demo_notices,
+        demo_supervision,
+    )
 
     y = await read_city(seed=seed, now=(now or clock.now()).astimezone(UTC))
     await demo_activities.load(y)

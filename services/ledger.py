@@ -207,7 +207,11 @@ async def summary(principal: Principal, *, year: int | None) -> dict[str, Any]:
     """Committee: every zone's year (opening, income and expense by category, closing, pending
     subsidies) and the city's totals: three queries, two in one snapshot."""
     check_committee(principal)
-    year = year or this_year()
+    return await year_totals(year or this_year())
+
+
+async def year_totals(year: int) -> dict[str, Any]:
+    """Every zone's fund year and the city's (`summary` without the caller's check)."""
     start, end = year_bounds(year)
     zones = {zid: {"zone_id": zid, "zone_name": name, **_empty_totals()}
              for zid, name in await Zone.all().order_by("id").values_list("id", "name")}

@@ -1,11 +1,12 @@
-from tortoise import migrations
-from tortoise.migrations import operations as ops
-from models.governance import MeetingState, PlanEventKind, PlanState
-from models.org import Position
 from orjson import loads
+from tortoise import fields, migrations
 from tortoise.fields.base import OnDelete
 from tortoise.fields.data import JSON_DUMPS
-from tortoise import fields
+from tortoise.migrations import operations as ops
+
+from models.governance import MeetingState, PlanEventKind, PlanState
+from models.org import Position
+
 
 class Migration(migrations.Migration):
     dependencies = [('models', '0007_inbox_by_notice')]

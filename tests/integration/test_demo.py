@@ -141,7 +141,8 @@ async def test_loading_twice_changes_no_row(demo: Loaded) -> None:
     assert {t for t, n in demo.counts.items() if n == 0} == {
         "upload", "attachment_ref", "import_run", "rotation_change", "refund", "contest_entry",
         "contest_round", "compliance_warning", "scan_nonce", "subscription_grant",
-        "activity_unit_seats", "rotation_warning", "meeting_deployment"}
+        "activity_unit_seats", "rotation_warning", "meeting_deployment", "evaluation",
+        "evaluation_rubric"}
 
 
 async def test_the_reported_member_range_is_the_one_that_logs_in(demo: Loaded) -> None:

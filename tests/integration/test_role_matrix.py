@@ -212,6 +212,13 @@ def cases(w: dict[str, Any]) -> list[Case]:
              note="the outgoing and incoming units, and staff of the zone"),
         Case("POST", "/rotations/{rl}/handover", {"last_duty", "duty"}, {}),
         Case("POST", "/rotations/{r2}/handover", set(), {}),
+        Case("GET", "/ledger", {"committee"}, query={"year": w["year"]}),
+        Case("GET", "/ledger", {"liaison", "committee"}, query={"year": w["year"], "zone_id": w["z1"]}),
+        Case("GET", "/ledger", {"unit_admin", "liaison", "committee"},
+             query={"year": w["year"], "unit_id": w["u1"]}, note="the unit admin's own unit"),
+        Case("GET", "/evaluation/{year}", {"liaison", "committee"}),
+        Case("PUT", "/evaluation/{year}/rubric", {"committee"}, {"weights": {"plans": 10}}),
+        Case("POST", "/evaluation/{year}/compute", {"committee"}),
         # me and meta
         Case("GET", "/me", SIGNED_IN),
         Case("GET", "/health", set(ROLES)),
