@@ -53,7 +53,7 @@ async def get_activity(request: web.Request, *, principal: Principal) -> Any:
 
 
 @router.route("PATCH", ID, access=Access.UNIT_ADMIN, body=ActivityPatch, response=ActivityOut,
-              tags=TAGS, errors=[errors.ActivityNotFound, errors.NotOnDuty, errors.NoRotation,
+              tags=TAGS, errors=[errors.ActivityNotFound, *errors.DUTY_REFUSALS,
                                  errors.CapacityBelowConfirmed, errors.ActivityCancelled,
                                  errors.OutsideRotation, errors.AudienceOutOfScope,
                                  errors.InvalidInput, errors.Busy],
@@ -66,7 +66,7 @@ async def update_activity(request: web.Request, *, principal: Principal, body: A
 
 @router.route("POST", ID + "/cancel", access=Access.UNIT_ADMIN, body=CancelIn,
               response=ActivityOut, tags=TAGS,
-              errors=[errors.ActivityNotFound, errors.NotOnDuty, errors.NoRotation],
+              errors=[errors.ActivityNotFound, *errors.DUTY_REFUSALS],
               summary="Cancel an activity; everyone signed up is told")
 async def cancel_activity(request: web.Request, *, principal: Principal, body: CancelIn) -> Any:
     return await svc.cancel(principal, path_int(request, "activity_id"), reason=body.reason)

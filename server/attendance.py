@@ -25,7 +25,7 @@ ZONE = r"/zones/{zone_id:\d{1,9}}"
 
 @router.route("GET", r"/activities/{activity_id:\d{1,9}}/attendance", access=Access.UNIT_ADMIN,
               response=AttendanceOut, tags=TAGS,
-              errors=[errors.ActivityNotFound, errors.NotOnDuty, errors.NoRotation],
+              errors=[errors.ActivityNotFound, *errors.DUTY_REFUSALS],
               summary="Signed up, checked in and absent, per unit (organiser; staff of the zone)")
 async def activity_attendance(request: web.Request, *, principal: Principal) -> Any:
     return await attendance.attendance(principal, path_int(request, "activity_id"))

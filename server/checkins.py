@@ -26,7 +26,7 @@ ID = r"/activities/{activity_id:\d{1,9}}"
 
 
 @router.route("GET", ID + "/checkin-code", access=Access.UNIT_ADMIN, response=CheckinCodeOut,
-              tags=TAGS, errors=[errors.ActivityNotFound, errors.NotOnDuty, errors.NoRotation],
+              tags=TAGS, errors=[errors.ActivityNotFound, *errors.DUTY_REFUSALS],
               summary="The venue code to show on site; it rotates every 30 s")
 async def checkin_code(request: web.Request, *, principal: Principal) -> Any:
     return await checkins.venue_code(principal, path_int(request, "activity_id"))
@@ -45,7 +45,7 @@ async def checkin(request: web.Request, *, principal: Principal, body: CheckinIn
 
 @router.route("POST", ID + "/pass-scans", access=Access.UNIT_ADMIN, body=ScansIn,
               response=ScansOut, tags=TAGS,
-              errors=[errors.ActivityNotFound, errors.NotOnDuty, errors.NoRotation],
+              errors=[errors.ActivityNotFound, *errors.DUTY_REFUSALS],
               summary="The organiser's scans of personal passes, live or uploaded after an offline session")
 async def pass_scans(request: web.Request, *, principal: Principal, body: ScansIn) -> dict[str, Any]:
     """Each scan carries a client nonce: a retried upload answers `duplicate` and counts once;

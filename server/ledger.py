@@ -95,7 +95,7 @@ async def reject(request: web.Request, *, principal: Principal, body: SubsidyRej
 
 @router.route("POST", ENTRY + "/reverse", access=Access.UNIT_ADMIN, body=FundReverseIn,
               response=FundEntryResultOut, status=201, tags=TAGS,
-              errors=[errors.NotOnDuty, errors.NoRotation, errors.EntryNotFound, errors.NotBooked,
+              errors=[*errors.DUTY_REFUSALS, errors.EntryNotFound, errors.NotBooked,
                       errors.ReversalNotReversible, errors.AlreadyReversed,
                       errors.InsufficientBalance, errors.ZoneNotFound, errors.Busy],
               summary="Reverse a booked line with a new line of the negated amount (duty unit of "

@@ -48,7 +48,7 @@ async def signup_batch(request: web.Request, *, principal: Principal,
 
 
 @router.route("GET", ID + "/signups", access=Access.UNIT_ADMIN, response=SignupsOut, tags=TAGS,
-              errors=[errors.ActivityNotFound, errors.NotOnDuty, errors.NoRotation],
+              errors=[errors.ActivityNotFound, *errors.DUTY_REFUSALS],
               summary="Sign-ups and the waitlist (organiser; staff of the zone)")
 async def list_signups(request: web.Request, *, principal: Principal) -> Any:
     return await signups.list_signups(principal, path_int(request, "activity_id"))

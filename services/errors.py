@@ -245,3 +245,7 @@ AlreadyDecided = define("AlreadyDecided", Conflict, "already_decided", "该补�
 SelfApproval = define("SelfApproval", Forbidden, "self_approval", "不能审批本人提出的补助申请")
 NotBooked = define("NotBooked", Conflict, "not_booked", "只有已入账的记录可以冲销")
 ReversalNotReversible = define("ReversalNotReversible", Conflict, "reversal_not_reversible", "冲销记录本身不能再冲销")
+
+#: Why a unit admin may not manage a zone's activity or ledger line: not on duty now, no rotation
+#: at all, or on duty but it belongs to another quarter.
+DUTY_REFUSALS = (NotOnDuty, NoRotation, NotYourQuarter)
