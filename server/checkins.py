@@ -34,7 +34,8 @@ async def checkin_code(request: web.Request, *, principal: Principal) -> Any:
 
 @router.route("POST", ID + "/checkin", access=Access.MEMBER, body=CheckinIn, response=CheckinOut,
               tags=TAGS, errors=[errors.ActivityNotFound, errors.ActivityCancelled,
-                                 *checkins.CODE_ERRORS.values(), errors.CheckinNotOpen,
+                                 errors.CheckinCodeInvalid, errors.CheckinCodeForged,
+                                 errors.CheckinCodeExpired, errors.CheckinNotOpen,
                                  errors.CheckinClosed, errors.LocationRequired, errors.TooFar,
                                  errors.NotSignedUp, errors.Waitlisted],
               summary="Check in with the scanned venue code; repeating it counts once")

@@ -27,7 +27,8 @@ NOT_A_CONTEST = [errors.ActivityNotFound, errors.NotAContest, errors.ActivityCan
 
 @router.route("POST", ID + "/entries", access=Access.MEMBER, body=EntryIn, response=EntryOut,
               status=201, tags=TAGS,
-              errors=[*NOT_A_CONTEST, errors.RoundClosed, errors.AlreadyEntered, errors.NotInAudience],
+              errors=[*NOT_A_CONTEST, errors.RoundClosed, errors.AlreadyEntered, errors.NotInAudience,
+                      errors.Forbidden],
               summary="Enter a contest, as a member or (unit admin) for the unit")
 async def add_entry(request: web.Request, *, principal: Principal, body: EntryIn) -> Any:
     return await contests.add_entry(principal, contest_id=path_int(request, "activity_id"),

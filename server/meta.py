@@ -110,8 +110,8 @@ def build_openapi(specs: list[RouteSpec], *, version: str) -> dict[str, Any]:
             op["responses"]["200"] = {**ok, "description": "a retry that matched the first "
                                       "request: its answer again (header Idempotent-Replayed: true)"}
         if spec.body is not None or spec.query is not None or spec.request_content_type:
-            op["responses"]["422"] = {"description": "invalid_request: the body or query has the "
-                                      "wrong shape", "content": {"application/json": {
+            op["responses"]["422"] = {"description": "invalid_request",  # the shape was wrong
+                                      "content": {"application/json": {
                                           "schema": ref(InvalidRequestOut)}}}
         declared = list(spec.errors)
         if params:

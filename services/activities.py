@@ -60,8 +60,10 @@ def in_audience(activity: Activity, *, unit_id: int | None, zone_id: int | None,
 
 
 def can_see(principal: Principal, activity: Activity) -> bool:
-    """Staff governing its zone; its zone's members; whoever its audience names."""
+    """Staff governing its zone (and every member of staff a city-wide one); its zone's members;
+    whoever its audience names."""
     return (principal.governs(activity.zone_id)
+            or (principal.is_staff and activity.zone_id is None)
             or (activity.zone_id is not None and activity.zone_id == principal.zone_id)
             or in_audience(activity, unit_id=principal.unit_id, zone_id=principal.zone_id,
                            role=principal.role.value))

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from models.activities import (
@@ -52,8 +53,9 @@ async def add_entry(principal: Principal, *, contest_id: int, title: str, as_uni
         raise NotInAudience()
     if as_unit and not principal.is_unit_admin:
         raise Forbidden("只有单位管理员可以代表单位参赛")
-    if await ContestRound.exists(contest_id=contest_id, zone_id=principal.zone_id):
-        raise RoundClosed()
+    if await ContestRound.filter(Q(zone_id=principal.zone_id) | Q(kind=ContestRoundKind.FINAL),
+                                 contest_id=contest_id).exists():
+        raise RoundClosed()  # the zone's preliminary, or the final, is over
     member_id = None if as_unit else principal.member_id
     dup = ContestEntry.filter(contest_id=contest_id, unit_id=principal.unit_id)
     dup = dup.filter(member_id__isnull=True) if as_unit else dup.filter(member_id=member_id)

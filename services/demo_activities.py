@@ -27,7 +27,7 @@ from services.demo_year import BATCH, Year, insert
 K = ActivityKind
 GAP_ZONE = 3      # 第四网络区: no party lesson this quarter
 FULL_ZONE = 0     # 第一网络区: its next activity is full, with a waitlist
-CANCEL_ZONE = 6   # 第七网络区: a contest it called off
+CANCEL_ZONE = 6   # 第七网络区: a badminton match it called off
 LESSONS = ["学习贯彻党的二十大精神", "以高质量党建引领高质量发展", "弘扬伟大建党精神",
            "加强作风建设 提升服务效能", "深入学习习近平新时代中国特色社会主义思想", "从党史中汲取奋进力量",
            "新时代机关党员的使命担当", "全面从严治党永远在路上"]

@@ -166,11 +166,11 @@ async def ledger(principal: Principal, *, zone_id: int, year: int | None) -> dic
     category, closing balance, the booked lines in booking order with the running balance, the
     subsidies still pending (any year) and the lines rejected in the year. Members of the zone
     and staff governing it. Six queries in one snapshot, whatever the number of lines."""
-    if not principal.governs(zone_id) and principal.zone_id != zone_id:
-        raise NotZoneMember(zone_id=zone_id)
     zone = await Zone.get_or_none(id=zone_id)
     if zone is None:
         raise ZoneNotFound(zone_id=zone_id)
+    if not principal.governs(zone_id) and principal.zone_id != zone_id:
+        raise NotZoneMember(zone_id=zone_id)
     year = year or this_year()
     start, end = year_bounds(year)
     totals = _empty_totals()

@@ -260,7 +260,10 @@ async def _check_again(contribution_id: int, at: datetime) -> None:
 
 
 async def reconcile_pending(pay: WeChatPay, *, limit: int = RECONCILE_BATCH) -> dict[str, int]:
-    """Every pending order whose check is due, a few in flight at a time."""
+    """Every pending order whose check is due, a few in flight at a time (none while WeChat Pay
+    is not configured: there is nobody to ask, and the orders wait)."""
+    if not pay.configured:
+        return {}
     due = await Contribution.filter(status=ContributionStatus.PENDING, next_check_at__lte=clock.now()
                                     ).order_by("next_check_at").limit(limit)
     gate = asyncio.Semaphore(RECONCILE_IN_FLIGHT)

@@ -23,6 +23,7 @@ from services.errors import (
     IdempotencyKeyReused,
     NotificationRejected,
     NotRefundable,
+    PayNotConfigured,
     PayRefused,
     PayUnavailable,
     RefundExceedsPaid,
@@ -71,6 +72,8 @@ async def request_refund(principal: Principal, pay: WeChatPay, *, contribution_i
         return View(existing, replayed=True)
     if contribution.channel is not Channel.WECHAT or contribution.status is not ContributionStatus.PAID:
         raise NotRefundable(status=contribution.status.value)
+    if not pay.configured:  # before anything is set aside: nothing could give it back
+        raise PayNotConfigured()
     try:
         async with in_transaction():
             await lock_unbooked(contribution.campaign_id)
@@ -153,8 +156,11 @@ async def handle_refund_notification(pay: WeChatPay, notification: Notification)
 
 
 async def reconcile_refunds(pay: WeChatPay, *, limit: int = RECONCILE_BATCH) -> dict[str, int]:
-    """Refunds still processing whose check is due: ask WeChat Pay, re-send if it never heard."""
+    """Refunds still processing whose check is due: ask WeChat Pay, re-send if it never heard
+    (none while WeChat Pay is not configured)."""
     counts: dict[str, int] = {}
+    if not pay.configured:
+        return counts
     due = await Refund.filter(status=RefundStatus.PROCESSING, next_check_at__lte=clock.now()
                               ).select_related("contribution").limit(limit)
     for refund in due:

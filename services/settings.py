@@ -131,7 +131,9 @@ class Settings(BaseSettings):
         return {"activity": self.wechat_activity_template_id,
                 "supervision": self.wechat_supervision_template_id,
                 "compliance": self.wechat_duty_template_id, "rotation": self.wechat_duty_template_id,
-                "ledger": self.wechat_funds_template_id, "funds": self.wechat_funds_template_id,
+                "plan": self.wechat_duty_template_id, "meeting": self.wechat_duty_template_id,
+                "handover": self.wechat_duty_template_id,
+                "ledger": self.wechat_funds_template_id,
                 }.get(kind, self.wechat_notice_template_id)
 
     @property

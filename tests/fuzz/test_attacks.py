@@ -142,7 +142,9 @@ def cases() -> list[Case]:
     big = str(10 ** 30)
     out += [
         Case("cursor past int64", "member", "GET", f"/me/notices?cursor={big}", REFUSED),
-        Case("after_id past int64", "committee", "GET", f"/units/{{unit}}/members?after_id={big}",
+        Case("cursor past int32 (the ids)", "committee", "GET", f"/units/{{unit}}/members?cursor={2 ** 31}",
+             REFUSED),
+        Case("cursor past int64 on members", "committee", "GET", f"/units/{{unit}}/members?cursor={big}",
              REFUSED),
         Case("year past int64", "member", "GET", f"/zones/{{zone}}/rotations?year={big}", REFUSED)]
     return out

@@ -88,3 +88,26 @@ async def test_entries_need_a_contest(client: TestClient[Any, Any], city: City) 
     member = await wechat_login(client, city.members[city.units[city.zones[0].id][0].id][0].openid or "")
     r = await client.post(f"/api/v1/activities/{lesson['id']}/entries", json={"title": "x"}, headers=bearer(member))
     assert r.status == 409 and (await r.json())["code"] == "not_a_contest"
+
+
+async def test_no_entry_after_the_final_even_from_a_zone_without_a_preliminary(
+        client: TestClient[Any, Any], city: City) -> None:
+    staff = await staff_login(client)
+    await generate(client, staff)
+    cid = (await create(client, staff, zone_id=None, kind="contest", title="演讲比赛"))["id"]
+    year, quarter = clock.quarter_of(clock.now())
+    z1, z2 = city.zones
+    member = await wechat_login(client, city.members[city.units[z1.id][0].id][0].openid or "")
+    r = await client.post(f"/api/v1/activities/{cid}/entries", json={"title": "作品"}, headers=bearer(member))
+    entry = (await r.json())["id"]
+    duty = await Rotation.get(zone_id=z1.id, year=year, quarter=quarter)
+    duty_token = await wechat_login(client, city.admins[duty.unit_id].openid or "")
+    r = await client.post(f"/api/v1/activities/{cid}/rounds/preliminary", headers=bearer(duty_token),
+                          json={"zone_id": z1.id, "advance_top": 1, "scores": [{"entry_id": entry, "score": 9}]})
+    assert r.status == 200, await r.text()
+    r = await client.post(f"/api/v1/activities/{cid}/rounds/final", headers=bearer(staff),
+                          json={"scores": [{"entry_id": entry, "score": 9}]})
+    assert r.status == 200, await r.text()          # zone 2 had no entries: no preliminary to wait for
+    late = await wechat_login(client, city.members[city.units[z2.id][0].id][0].openid or "")
+    r = await client.post(f"/api/v1/activities/{cid}/entries", json={"title": "迟到"}, headers=bearer(late))
+    assert r.status == 409 and (await r.json())["code"] == "round_closed"

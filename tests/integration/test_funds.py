@@ -10,6 +10,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 from arq import create_pool
 from arq.connections import RedisSettings
@@ -18,7 +19,10 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from models.funds import Campaign, Contribution, ContributionStatus, Refund
-from services import clock
+from models.org import Role
+from services import clock, errors, payments, refunds
+from services.auth import Principal
+from services.pay import WeChatPay
 from tasks.worker import WorkerSettings
 from tests.support import City, bearer, run_workers, staff_login, wechat_login
 
@@ -334,6 +338,26 @@ async def test_refund_refused_by_wechat_frees_the_amount(client: TestClient[Any,
     assert (await Contribution.get(id=order["contribution_id"])).refund_reserved_fen == 0
     ok = await client.post(url, json={"amount_fen": 500}, headers={**bearer(staff), **key()})
     assert ok.status == 201
+
+
+async def test_without_wechat_pay_configured_nothing_is_set_aside_and_reconcile_waits(
+        client: TestClient[Any, Any], city: City, fake_wechat: Any, settings: Any) -> None:
+    staff, campaign, member, token = await drive_and_payer(client, city)
+    order = await paid_order(client, fake_wechat, token, campaign["id"], 800)
+    pending = await pay_order(client, token, campaign["id"], 300)
+    unconfigured = WeChatPay(settings.model_copy(update={"wechat_pay_mchid": None}))
+    assert not unconfigured.configured
+    committee = Principal(member_id=city.committee.id, role=Role.COMMITTEE, unit_id=None,  # type: ignore[union-attr]
+                          zone_id=None, jti="t", exp=0)
+    with pytest.raises(errors.PayNotConfigured):
+        await refunds.request_refund(committee, unconfigured, contribution_id=order["contribution_id"],
+                                     amount_fen=100, reason="退", idempotency_key="k-unconfigured")
+    assert (await Contribution.get(id=order["contribution_id"])).refund_reserved_fen == 0
+    assert not await Refund.exists(contribution_id=order["contribution_id"])
+    clock.travel(timedelta(minutes=10))
+    assert await payments.reconcile_pending(unconfigured) == {}   # not a crash every minute
+    assert await refunds.reconcile_refunds(unconfigured) == {}
+    assert (await Contribution.get(id=pending["contribution_id"])).status is ContributionStatus.PENDING
 
 
 # -- offline entries ---------------------------------------------------------------------------

@@ -339,3 +339,25 @@ async def test_an_upload_without_a_content_type_is_typed_by_its_bytes(client: Te
         **bearer(s["duty1"]), "Content-Type": "multipart/form-data; boundary=BB"})
     answer = await r.json()
     assert (r.status, answer["code"], answer["errors"][0]["loc"]) == (422, "attachment_rejected", ["body", "file"])
+
+
+async def test_every_member_of_staff_sees_a_city_wide_activity(client: TestClient[Any, Any],
+                                                                city: City) -> None:
+    s = await _setup(client, city)
+    start = clock.now() + timedelta(days=2)
+    r = await client.post("/api/v1/activities", headers=bearer(s["staff"]), json={
+        "zone_id": None, "kind": "party_lesson", "title": "全市党课", "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(hours=1)).isoformat()})
+    activity = await r.json()
+    liaison = await _liaison(client, "liaison-z2", [s["z2"]])
+    r = await client.get(f"/api/v1/activities/{activity['id']}", headers=bearer(liaison))
+    assert r.status == 200, await r.text()
+    listed = await (await client.get("/api/v1/activities", headers=bearer(liaison))).json()
+    assert activity["id"] in [a["id"] for a in listed["items"]]
+
+
+async def test_a_zone_that_does_not_exist_is_a_404_before_any_scope(client: TestClient[Any, Any],
+                                                                     city: City) -> None:
+    s = await _setup(client, city)
+    r = await client.get("/api/v1/zones/999999/fund-ledger", headers=bearer(s["member1"]))
+    assert (r.status, (await r.json())["code"]) == (404, "zone_not_found")
