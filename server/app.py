@@ -11,6 +11,7 @@ from arq.connections import ArqRedis
 
 from server import (
     activities,
+    admin,
     attendance,
     checkins,
     contests,
@@ -46,7 +47,8 @@ ROUTERS: list[Router] = [meta.router, auth_routes.router, org.router, rotations.
                          activities.router, signups.router, checkins.router, attendance.router,
                          contests.router,
                          notices.router, supervision.router, files.router, funds.router,
-                         ledger.router, plans.router, governance.router, work_ledger.router]
+                         ledger.router, plans.router, governance.router, work_ledger.router,
+                         admin.router]
 MAX_BODY_BYTES = 6 * 1024 * 1024
 
 

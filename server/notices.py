@@ -15,6 +15,8 @@ from server.schemas.notices import (
     NoticeQueuedOut,
     NoticeStatsOut,
     ReceiptOut,
+    SentNoticesOut,
+    SentQuery,
     SubscriptionIn,
     SubscriptionOut,
     UnitReceiptOut,
@@ -26,6 +28,12 @@ from tasks.notices import hand_over
 router = Router()
 TAGS = ["notices"]
 ID = r"/notices/{notice_id:\d{1,9}}"
+
+
+@router.route("GET", "/notices", access=Access.UNIT_ADMIN, query=SentQuery, response=SentNoticesOut,
+              tags=TAGS, summary="Notices sent, newest first, with their reach (committee: all; others: their own)")
+async def list_sent(request: web.Request, *, principal: Principal, query: SentQuery) -> Any:
+    return await notices.sent(principal, cursor=query.cursor, limit=query.limit)
 
 
 @router.route("POST", "/notices", access=Access.UNIT_ADMIN, body=NoticeIn, response=NoticeQueuedOut,

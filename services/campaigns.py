@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from tortoise.transactions import in_transaction
+
 from models.funds import Campaign, CampaignKind, CampaignState
 from models.org import Zone
-from services import clock
+from services import audit, clock
 from services.access import check_committee
 from services.auth import Principal
 from services.errors import CampaignBooked, CampaignNotFound, IllegalTransition, ZoneNotFound
@@ -27,12 +29,16 @@ async def create_campaign(principal: Principal, *, kind: CampaignKind, title: st
     if kind is CampaignKind.ZONE_FUND and not zone_ids and fund_zone_id:
         zone_ids = [fund_zone_id]
     now = clock.now()
-    return await Campaign.create(
-        kind=kind, title=title, description=description, target_fen=target_fen,
-        starts_at=starts_at, ends_at=ends_at, zone_ids=sorted(set(zone_ids)),
-        fund_zone_id=fund_zone_id, min_amount_fen=min_amount_fen, max_amount_fen=max_amount_fen,
-        created_by_id=principal.member_id, state=CampaignState.DRAFT if draft else CampaignState.OPEN,
-        opened_at=None if draft else now)
+    async with in_transaction():
+        campaign = await Campaign.create(
+            kind=kind, title=title, description=description, target_fen=target_fen,
+            starts_at=starts_at, ends_at=ends_at, zone_ids=sorted(set(zone_ids)),
+            fund_zone_id=fund_zone_id, min_amount_fen=min_amount_fen, max_amount_fen=max_amount_fen,
+            created_by_id=principal.member_id, state=CampaignState.DRAFT if draft else CampaignState.OPEN,
+            opened_at=None if draft else now)
+        await audit.record(principal, "campaign.created", "campaign", campaign.id, zone_id=fund_zone_id,
+                           kind=kind, title=title, target_fen=target_fen, state=campaign.state)
+    return campaign
 
 
 def visible(principal: Principal, campaign: Campaign) -> bool:
@@ -79,8 +85,11 @@ async def change_state(principal: Principal, campaign_id: int, action: str) -> C
     """draft → open, draft or open → closed, by one conditional UPDATE (no reopening)."""
     check_committee(principal)
     sources, target, stamp = _TRANSITIONS[action]
-    changed = await Campaign.filter(id=campaign_id, state__in=list(sources)).update(
-        state=target, **{stamp: clock.now()})
+    async with in_transaction():
+        changed = await Campaign.filter(id=campaign_id, state__in=list(sources)).update(
+            state=target, **{stamp: clock.now()})
+        if changed:
+            await audit.record(principal, f"campaign.{target.value}", "campaign", campaign_id)
     campaign = await Campaign.get_or_none(id=campaign_id)
     if campaign is None:
         raise CampaignNotFound()

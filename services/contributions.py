@@ -16,7 +16,7 @@ from tortoise.transactions import in_transaction
 
 from models.funds import CampaignState, Channel, Contribution, ContributionStatus
 from models.org import Member, Unit
-from services import clock
+from services import audit, clock
 from services.auth import Principal
 from services.campaigns import get_campaign, lock_unbooked
 from services.db import fetch_rows
@@ -72,6 +72,9 @@ async def record_offline(principal: Principal, *, campaign_id: int, unit_id: int
                     payer_name=payer_name, received_on=received_on, note=note,
                     recorded_by_id=principal.member_id)
                 await fetch_rows(_ADD_OFFLINE, campaign_id, unit_id, unit.zone_id, amount_fen, 1)
+                await audit.record(principal, "contribution.recorded_offline", "contribution", existing.id,
+                                   zone_id=unit.zone_id, campaign_id=campaign_id, unit_id=unit_id,
+                                   amount_fen=amount_fen, channel=channel, receipt_no=receipt_no)
             return View(await _with_campaign(existing), replayed=False)
         except IntegrityError:  # the same receipt raced in twice
             existing = await Contribution.get(**same)
@@ -103,6 +106,9 @@ async def reverse_offline(principal: Principal, *, contribution_id: int, reason:
                 recorded_by_id=principal.member_id, reverses_id=original.id)
             await fetch_rows(_ADD_OFFLINE, original.campaign_id, original.unit_id, original.zone_id,
                              -original.amount_fen, -1)
+            await audit.record(principal, "contribution.reversed", "contribution", original.id,
+                               zone_id=original.zone_id, reversal_id=reversal.id,
+                               amount_fen=-original.amount_fen, reason=reason)
     except IntegrityError:
         raise AlreadyReversed() from None
     return await _with_campaign(reversal)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from pathlib import Path
@@ -79,6 +80,74 @@ async def migrate_db(database_url: str) -> None:
 
     await migrate(config=tortoise_config(database_url))
     await connections.close_all()
+    if database_url.startswith("sqlite"):
+        await asyncio.to_thread(repair_sqlite, database_url)
+
+
+def _model_constraints() -> list[tuple[str, tuple[str, ...], bool]]:
+    """(table, columns, unique) of every model's unique_together and indexes."""
+    import importlib
+
+    from tortoise.models import Model
+
+    from models import MODEL_MODULES
+
+    out: list[tuple[str, tuple[str, ...], bool]] = []
+    for module_name in MODEL_MODULES:
+        module = importlib.import_module(module_name)
+        for cls in vars(module).values():
+            if not (isinstance(cls, type) and issubclass(cls, Model) and cls.__module__ == module_name):
+                continue
+            meta = cls._meta
+
+            def column(name: str, meta: Any = meta) -> str:
+                field = meta.fields_map.get(name)
+                return getattr(field, "source_field", None) or (
+                    f"{name}_id" if type(field).__name__.startswith("ForeignKey") else name)
+
+            for fields in meta.unique_together or ():
+                out.append((meta.db_table, tuple(column(f) for f in fields), True))
+            for index in meta.indexes or ():
+                out.append((meta.db_table, tuple(column(f) for f in getattr(index, "fields", index)), False))
+    return out
+
+
+def repair_sqlite(database_url: str) -> list[str]:
+    """SQLite only: tortoise rebuilds a table to add a NOT NULL column, and the rebuilt table loses
+    its multi-column unique constraints, its indexes and its CHECK triggers (0004 and 0008 did).
+    Put back whatever is missing (idempotent; run after every migration). Returns what it made."""
+    import sqlite3
+
+    from tortoise.backends.base.config_generator import expand_db_url
+
+    path = expand_db_url(database_url)["credentials"]["file_path"]
+    made: list[str] = []
+    with sqlite3.connect(path) as db:
+        for table, columns, unique in _model_constraints():
+            present = {frozenset(c[2] for c in db.execute(f"PRAGMA index_info('{ix[1]}')"))
+                       for ix in db.execute(f"PRAGMA index_list('{table}')") if ix[2] or not unique}
+            if frozenset(columns) in present:
+                continue
+            name = f"{'uid' if unique else 'idx'}_{table}_{'_'.join(columns)}"[:60]
+            cols = ", ".join(f'"{c}"' for c in columns)
+            db.execute(f'CREATE {"UNIQUE " if unique else ""}INDEX IF NOT EXISTS "{name}" ON "{table}" ({cols})')
+            made.append(name)
+        checks = _checks_migration()
+        triggers = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+        for table, name, condition in checks.CHECKS:
+            for event in ("INSERT", "UPDATE"):
+                trigger = f"{name}_{event.lower()}"
+                if trigger not in triggers:
+                    db.executescript(checks.trigger_sql(table, name, condition, event))
+                    made.append(trigger)
+    return made
+
+
+def _checks_migration() -> Any:
+    """models/migrations/0006_checks.py (a module name that starts with a digit)."""
+    import importlib
+
+    return importlib.import_module("models.migrations.0006_checks")
 
 
 _PLACEHOLDER = re.compile(r"\$\d+")

@@ -124,6 +124,7 @@ AlreadyBound = define("AlreadyBound", Conflict, "already_bound", "该党员已�
 OpenidInUse = define("OpenidInUse", Conflict, "openid_in_use", "该微信已绑定其他党员")
 WeChatCodeInvalid = define("WeChatCodeInvalid", BadRequest, "wechat_code_invalid", "微信登录凭证无效或已使用，请重新登录")
 StaffNotFound = define("StaffNotFound", NotFound, "staff_not_found", "找不到该工作人员账号")
+CannotChangeSelf = define("CannotChangeSelf", Conflict, "cannot_change_self", "不能停用自己或更改自己的角色和单位")
 
 
 # -- scope --------------------------------------------------------------------------------------

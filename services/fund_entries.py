@@ -26,7 +26,7 @@ from models.funds import (
 )
 from models.ledger import Direction, EntryCategory, EntryStatus, FundEntry
 from models.org import Unit
-from services import clock, files
+from services import audit, clock, files
 from services.access import check_duty_zone
 from services.auth import Principal
 from services.db import fetch_rows
@@ -134,6 +134,9 @@ async def record(principal: Principal, *, zone_id: int, direction: Direction,
                 zone_id=zone_id, status=status, idempotency_key=idempotency_key,
                 booked_at=now if status is EntryStatus.BOOKED else None, created_at=now, **wanted)
             await files.attach(attachments, ref_type="fund_entry", ref_id=entry.id)
+            await audit.record(principal, "fund_entry.recorded", "fund_entry", entry.id, zone_id=zone_id,
+                               direction=direction, category=category, amount_fen=amount_fen,
+                               status=status, unit_id=unit_id)
             if status is EntryStatus.PENDING:
                 await ask_approvers(entry)
             return await result(entry)
@@ -174,6 +177,8 @@ async def reverse(principal: Principal, *, zone_id: int, entry_id: int, reason: 
                 unit_id=original.unit_id, description=reason, attachments=[],
                 occurred_on=today(), recorded_by_id=principal.member_id,
                 reverses_id=original.id, booked_at=now, created_at=now)
+            await audit.record(principal, "fund_entry.reversed", "fund_entry", original.id, zone_id=zone_id,
+                               reversal_id=entry.id, amount_fen=-original.amount_fen, reason=reason)
             return await result(entry)
     except IntegrityError:
         raise AlreadyReversed(entry_id=entry_id) from None

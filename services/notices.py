@@ -30,6 +30,7 @@ from services.errors import (
     NoticeNotFound,
     NotOnDuty,
 )
+from services.views import View
 
 # -- sending -------------------------------------------------------------------------------------
 
@@ -175,3 +176,25 @@ async def _per_unit(notice_id: int, unit_id: int | None) -> list[dict[str, Any]]
              "acked": acked.get(u, 0), "signed": u in signed}
             for u, n in sorted(delivered.items(), key=lambda kv: kv[0] or 0)]
 
+
+
+# -- what was sent --------------------------------------------------------------------------------
+
+async def sent(principal: Principal, *, cursor: int | None, limit: int) -> dict[str, Any]:
+    """Notices newest first, with their reach: the committee sees every notice, anyone else who
+    may send (liaisons, duty units) the ones they sent. Two queries per page."""
+    if not (principal.is_staff or principal.is_unit_admin):
+        raise Forbidden()
+    qs = Notice.filter(kind=NoticeKind.NOTICE)
+    if not principal.is_committee:
+        qs = qs.filter(sender_id=principal.member_id)
+    if cursor is not None:
+        qs = qs.filter(id__lt=cursor)
+    rows = await qs.order_by("-id").limit(limit)
+    ids = [n.id for n in rows]
+    read = dict(await InboxItem.filter(notice_id__in=ids, read_at__isnull=False)
+                .annotate(n=Count("id")).group_by("notice_id").values_list("notice_id", "n")) if ids else {}
+    acked = dict(await InboxItem.filter(notice_id__in=ids, acked_at__isnull=False)
+                 .annotate(n=Count("id")).group_by("notice_id").values_list("notice_id", "n")) if ids else {}
+    return {"items": [View(n, read=read.get(n.id, 0), acked=acked.get(n.id, 0)) for n in rows],
+            "next_cursor": rows[-1].id if len(rows) == limit else None}

@@ -21,7 +21,7 @@ from models.governance import (
     WorkPlanVersion,
 )
 from models.org import Rotation, Unit
-from services import clock, inbox
+from services import audit, clock, inbox
 from services.activities import GUIDELINE_MAX_PER_ROTATION
 from services.auth import Principal
 from services.errors import (
@@ -198,6 +198,8 @@ async def decide(principal: Principal, rotation_id: int, *, decision: str, comme
             raise IllegalTransition(state=fresh.state.value, action=decision)
         await PlanEvent.create(plan_id=plan.id, kind=PlanEventKind(to.value), version=plan.submitted_version or plan.version,
                                author_id=principal.member_id, body=comment, at=now)
+        await audit.record(principal, f"plan.{to.value}", "rotation", rotation.id, zone_id=rotation.zone_id,
+                           version=plan.submitted_version, comment=comment)
         await inbox.send_system(
             member_ids=await inbox.unit_admin_ids([rotation.unit_id]), topic=f"plan.{to.value}",
             title="季度工作计划已备案" if to is PlanState.FILED else "季度工作计划被退回，请修改后重新提交",

@@ -12,7 +12,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from models.funds import Channel, Contribution, ContributionStatus, Refund, RefundStatus
-from services import clock
+from services import audit, clock
 from services.access import check_committee
 from services.auth import Principal
 from services.campaigns import lock_unbooked
@@ -85,6 +85,9 @@ async def request_refund(principal: Principal, pay: WeChatPay, *, contribution_i
                 f"{secrets.token_hex(3).upper()}", amount_fen=amount_fen, reason=reason,
                 idempotency_key=idempotency_key, requested_by_id=principal.member_id,
                 next_check_at=clock.now() + RETRY_SOON)
+            await audit.record(principal, "refund.requested", "contribution", contribution_id,
+                               zone_id=contribution.zone_id, refund_id=refund.id, amount_fen=amount_fen,
+                               reason=reason)
     except IntegrityError:  # the same key raced in twice
         refund = await Refund.get(contribution_id=contribution_id, idempotency_key=idempotency_key)
         if refund.amount_fen != amount_fen:
@@ -123,6 +126,8 @@ async def end_refund(out_refund_no: str, status: RefundStatus, refund_id: str | 
         if not rows:
             return False
         contribution_id, amount = rows[0]
+        await audit.record(None, f"refund.{status.value}", "contribution", contribution_id,
+                           out_refund_no=out_refund_no, amount_fen=amount)
         if status is RefundStatus.SUCCESS:
             campaign_id, unit_id = (await fetch_rows(_REFUNDED, amount, contribution_id))[0]
             await fetch_rows(_COUNT_REFUND, amount, campaign_id, unit_id)

@@ -19,7 +19,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from models.org import Member, Role, Rotation, RotationChange, RotationPlan, Unit, Zone
-from services import clock, inbox
+from services import audit, clock, inbox
 from services.access import check_committee
 from services.auth import Principal
 from services.errors import (
@@ -153,8 +153,10 @@ async def confirm_plan(principal: Principal, *, year: int) -> dict[str, Any]:
     if not await Rotation.exists(year=year):
         raise PlanNotFound(year=year)
     plan, _ = await RotationPlan.get_or_create(year=year, defaults={"generated_at": clock.now()})
-    await RotationPlan.filter(id=plan.id, confirmed_at__isnull=True).update(
-        confirmed_at=clock.now(), confirmed_by_id=principal.member_id)
+    async with in_transaction():
+        if await RotationPlan.filter(id=plan.id, confirmed_at__isnull=True).update(
+                confirmed_at=clock.now(), confirmed_by_id=principal.member_id):
+            await audit.record(principal, "rotation_plan.confirmed", "rotation_plan", plan.id, year=year)
     return await get_plan(year)
 
 
@@ -171,8 +173,11 @@ async def reorder(principal: Principal, *, zone_id: int, unit_ids: list[int]) ->
             raise InvalidInput(errors=[{"loc": ["body", "unit_ids"], "type": "value_error",
                                         "msg": "须按新顺序列出该网络区的全部单位，每个单位一次",
                                         "expected": sorted(units)}])
+        before = [u.id for u in sorted(units.values(), key=lambda u: (u.duty_order is None, u.duty_order, u.id))]
         for position, unit_id in enumerate(unit_ids):
             await Unit.filter(id=unit_id).update(duty_order=position)
+        await audit.record(principal, "rotation.order_changed", "zone", zone_id, zone_id=zone_id,
+                           before=before, after=unit_ids)
         order = [units[u] for u in unit_ids]
         last = await Rotation.filter(zone_id=zone_id, starts_at__lte=now).order_by("-starts_at").first()
         previous = last.unit_id if last else None
@@ -209,6 +214,8 @@ async def change_duty_unit(principal: Principal, *, zone_id: int, unit_id: int,
         await RotationChange.create(zone_id=zone_id, from_unit_id=current.unit_id,
                                     to_unit_id=unit_id, effective_at=now, reason=reason,
                                     changed_by_id=principal.member_id)
+        await audit.record(principal, "rotation.duty_changed", "rotation", rotation.id, zone_id=zone_id,
+                           from_unit_id=current.unit_id, to_unit_id=unit_id, reason=reason)
         await inbox.send_system(
             member_ids=await inbox.unit_admin_ids([unit_id]), topic="rotation.duty_now",
             title="本单位即日起担任网络区轮值单位", body=reason, ref_type="rotation", ref_id=rotation.id)

@@ -10,7 +10,7 @@ from tortoise.transactions import in_transaction
 
 from models.ledger import EntryCategory, EntryStatus, FundEntry
 from models.org import Member, Role
-from services import clock, inbox
+from services import audit, clock, inbox
 from services.access import check_governs, current_rotation
 from services.auth import Principal
 from services.errors import AlreadyDecided, NotASubsidy, SelfApproval
@@ -69,6 +69,8 @@ async def approve(principal: Principal, *, zone_id: int, entry_id: int, note: st
         entry = await _decide(entry, EntryStatus.BOOKED, {
             "booked_at": now, "decided_at": now, "decided_by_id": principal.member_id,
             "decision_note": note})
+        await audit.record(principal, "subsidy.approved", "fund_entry", entry.id, zone_id=zone_id,
+                           amount_fen=entry.amount_fen, requested_by=entry.recorded_by_id, note=note)
         await _tell(entry, topic="ledger.subsidy_approved",
                     title=f"工委补助已批准：{yuan(entry.amount_fen)}",
                     body=f"{entry.description}\n{note}".strip())
@@ -84,6 +86,8 @@ async def reject(principal: Principal, *, zone_id: int, entry_id: int, note: str
         now = clock.now()
         entry = await _decide(entry, EntryStatus.REJECTED, {
             "decided_at": now, "decided_by_id": principal.member_id, "decision_note": note})
+        await audit.record(principal, "subsidy.rejected", "fund_entry", entry.id, zone_id=zone_id,
+                           amount_fen=entry.amount_fen, requested_by=entry.recorded_by_id, note=note)
         await _tell(entry, topic="ledger.subsidy_rejected",
                     title=f"工委补助未获批准：{yuan(entry.amount_fen)}",
                     body=f"{entry.description}\n{note}")

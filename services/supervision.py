@@ -23,7 +23,7 @@ from models.supervision import (
     SupervisionItem,
     Urge,
 )
-from services import clock, files, inbox
+from services import audit, clock, files, inbox
 from services.access import check_duty_zone, check_governs, duty_rotation
 from services.auth import Principal
 from services.errors import (
@@ -170,6 +170,8 @@ async def create(principal: Principal, *, title: str, detail: str, attachments: 
             target={"unit_ids": unit_ids, "zone_ids": zone_ids}, created_by_id=principal.member_id,
             created_at=now)
         await files.attach(attachments, ref_type="supervision_item", ref_id=item.id)
+        await audit.record(principal, "supervision.assigned", "supervision_item", item.id,
+                           title=title, due_at=due_at, unit_ids=sorted(zone_of))
         await Assignment.bulk_create(
             [Assignment(item_id=item.id, unit_id=u, zone_id=z, assigned_at=now, next_step=first,
                         next_step_at=first_at) for u, z in sorted(zone_of.items())],
@@ -236,6 +238,9 @@ async def review(principal: Principal, *, item_id: int, unit_id: int, accept: bo
         await _move(assignment, "accept" if accept else "return", **changes)
         await Review.create(assignment_id=assignment.id, by_id=principal.member_id, accept=accept,
                             comment=comment, at=now)
+        await audit.record(principal, "supervision.accepted" if accept else "supervision.returned",
+                           "supervision_item", item_id, zone_id=assignment.zone_id, unit_id=unit_id,
+                           comment=comment)
         await inbox.send_system(
             member_ids=await inbox.unit_admin_ids([unit_id]),
             topic="supervision.accepted" if accept else "supervision.returned",

@@ -46,10 +46,15 @@ class Check(ops.TortoiseOperation):
                 f'ALTER TABLE "{self.table}" ADD CONSTRAINT "{self.name}" CHECK ({self.condition})')
             return
         for event in ("INSERT", "UPDATE"):  # (a trigger body holds a ";": not through _run_sql)
-            await state_editor.client.execute_script(
-                f'CREATE TRIGGER IF NOT EXISTS "{self.name}_{event.lower()}" BEFORE {event} '
-                f'ON "{self.table}" FOR EACH ROW WHEN NOT ({_new(self.condition)}) '
-                f"BEGIN SELECT RAISE(ABORT, 'CHECK constraint failed: {self.name}'); END")
+            await state_editor.client.execute_script(trigger_sql(self.table, self.name, self.condition, event))
+
+
+def trigger_sql(table: str, name: str, condition: str, event: str) -> str:
+    """The SQLite trigger that refuses, on INSERT or UPDATE, a row the CHECK would refuse (also
+    used by services.db.repair_sqlite to put back triggers a table rebuild dropped)."""
+    return (f'CREATE TRIGGER IF NOT EXISTS "{name}_{event.lower()}" BEFORE {event} '
+            f'ON "{table}" FOR EACH ROW WHEN NOT ({_new(condition)}) '
+            f"BEGIN SELECT RAISE(ABORT, 'CHECK constraint failed: {name}'); END")
 
 
 def _new(condition: str) -> str:

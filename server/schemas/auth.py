@@ -54,6 +54,8 @@ class MemberOut(Out):
     phone: str
     role: str
     unit_id: int | None
+    position: str = Field(description="secretary (书记), deputy_secretary, committee_member or member")
+    is_active: bool
     wechat_bound: bool
 
 

@@ -36,6 +36,32 @@ class NoticeIn(In):
         return self
 
 
+class SentQuery(In):
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: Cursor = None
+
+
+class SentNoticeOut(Out):
+    id: int
+    title: str
+    priority: str
+    audience: dict[str, Any]
+    require_ack: bool
+    ack_due_at: Timestamp | None
+    sender_id: int | None
+    status: str
+    recipients: int
+    read: int
+    acked: int
+    created_at: Timestamp
+    delivered_at: Timestamp | None
+
+
+class SentNoticesOut(Out):
+    items: list[SentNoticeOut]
+    next_cursor: int | None
+
+
 class NoticeQueuedOut(Out):
     id: int
     status: Literal["queued"]

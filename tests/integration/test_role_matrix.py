@@ -219,6 +219,23 @@ def cases(w: dict[str, Any]) -> list[Case]:
         Case("GET", "/evaluation/{year}", {"liaison", "committee"}),
         Case("PUT", "/evaluation/{year}/rubric", {"committee"}, {"weights": {"plans": 10}}),
         Case("POST", "/evaluation/{year}/compute", {"committee"}),
+        # administration and the audit log ({m1}: a member of zone 1's plain unit, {m2}: of zone 2)
+        Case("GET", "/staff", {"committee"}),
+        Case("POST", "/staff", {"committee"}, {"username": "new-staff", "name": "新人", "phone": "13800009999",
+                                               "role": "liaison", "zone_ids": [w["z2"]]}),
+        Case("POST", "/staff/{staff2}/reset-password", {"committee"}),
+        Case("POST", "/staff/{staff2}/disable", {"committee"}),
+        Case("POST", "/staff/{staff2}/enable", {"committee"}),
+        Case("PUT", "/staff/{staff2}/zones", {"committee"}, {"zone_ids": [w["z2"]]}),
+        Case("POST", "/zones", {"committee"}, {"name": "矩阵网络区"}),
+        Case("PATCH", "/zones/{z2}", {"committee"}, {"description": "说明"}),
+        Case("PATCH", "/members/{m2}", {"committee"}, {"position": "committee_member"}),
+        Case("PATCH", "/members/{m1}", {"unit_admin", "liaison", "committee"}, {"position": "member"},
+             note="the unit admin's own unit"),
+        Case("POST", "/units/{u2}/invite-code", {"committee"}),
+        Case("POST", "/units/{u1}/invite-code", {"unit_admin", "liaison", "committee"}),
+        Case("GET", "/audit", {"liaison", "committee"}),
+        Case("GET", "/notices", ADMINS, note="each sees what they may: the committee all, others their own"),
         # me and meta
         Case("GET", "/me", SIGNED_IN),
         Case("GET", "/health", set(ROLES)),
@@ -252,7 +269,7 @@ async def world(client: TestClient[Any, Any], city: City) -> dict[str, Any]:
     duty2 = await Rotation.get(zone_id=z2, starts_at__lte=now, ends_at__gt=now)
     u2 = next(u for u in city.units[z2] if u.id != duty2.unit_id)
     member = city.members[plain.id][0]
-    staff2, _ = await _staff(client, "staff2", Role.COMMITTEE)
+    staff2, staff2_id = await _staff(client, "staff2", Role.COMMITTEE)
     tokens = {
         "member": await wechat_login(client, member.openid or ""),
         "unit_admin": await wechat_login(client, city.admins[plain.id].openid or ""),
@@ -302,7 +319,8 @@ async def world(client: TestClient[Any, Any], city: City) -> dict[str, Any]:
     w["b2"] = (await post(f"/zones/{z2}/fund-entries", {
         "direction": "income", "category": "other_income", "amount_fen": 5000,
         "description": "捐赠", "occurred_on": _today()}))["id"]
-    w.update(r1=duty.id, r2=duty2.id, rl=last.id)
+    w.update(r1=duty.id, r2=duty2.id, rl=last.id, m1=city.members[plain.id][1].id,
+             m2=city.members[u2.id][0].id, staff2=staff2_id)
     meeting = {"year": year, "quarter": quarter, "title": "例会", "starts_at": _iso(timedelta(days=3))}
     w["m"] = (await post("/meetings", meeting))["id"]
     w["mx"] = (await post("/meetings", {**meeting, "year": year + 1, "quarter": 1}))["id"]
