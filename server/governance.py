@@ -83,7 +83,7 @@ async def close(request: web.Request, *, principal: Principal, body: MeetingClos
 
 
 @router.route("GET", HANDOVER, access=Access.MEMBER, response=HandoverOut, tags=TAGS,
-              errors=[errors.RotationNotFound],
+              errors=[errors.RotationNotFound, errors.Forbidden],
               summary="The handover of a rotation: the quarter as recorded, both sides' parts")
 async def get_handover(request: web.Request, *, principal: Principal) -> Any:
     """For the outgoing and incoming units (their admins and 书记) and staff of the zone."""

@@ -96,7 +96,9 @@ def build_openapi(specs: list[RouteSpec], *, version: str) -> dict[str, Any]:
                                "request gets the first answer; another request answers 409 "
                                "idempotency_key_reused"})
         if spec.body is not None:
-            op["requestBody"] = {"required": True, "content": {
+            # A body whose fields all have defaults may be left out: the server reads it as {}.
+            required = any(f.is_required() for f in spec.body.model_fields.values())
+            op["requestBody"] = {"required": required, "content": {
                 "application/json": {"schema": ref(spec.body)}}}
         elif spec.form is not None:
             op["requestBody"] = {"required": True, "content": {"multipart/form-data": {

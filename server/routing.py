@@ -308,6 +308,7 @@ class Router:
 PARAM_SCHEMAS = {
     r"\d{1,9}": {"type": "integer", "minimum": 1, "maximum": 999_999_999},
     r"\d{4}": {"type": "integer", "minimum": 1000, "maximum": 9999},
+    r"20\d\d": {"type": "integer", "minimum": 2000, "maximum": 2099},
 }
 
 

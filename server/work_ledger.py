@@ -15,7 +15,7 @@ from services.ledger import this_year
 
 router = Router()
 TAGS = ["governance"]
-YEAR = r"/evaluation/{year:\d{4}}"
+YEAR = r"/evaluation/{year:20\d\d}"  # a year the ledger can hold: 2000-2099
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 

@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from models.org import ImportRun, Member, Role, Unit, Zone
+from models.org import ImportRun, Member, Position, Role, Unit, Zone
+from services import audit
 from services.errors import (
     ImportInvalid,
 )
@@ -44,11 +45,17 @@ HEADERS = {
         "name": "name", "姓名": "name",
         "phone": "phone", "手机": "phone", "手机号": "phone",
         "role": "role", "角色": "role",
+        "position": "position", "职务": "position", "党内职务": "position",
         "openid": "openid",
     },
 }
 ROLE_ALIASES = {"": "member", "member": "member", "党员": "member", "unit_admin": "unit_admin",
                 "管理员": "unit_admin", "单位管理员": "unit_admin"}
+POSITION_ALIASES = {"": "member", "member": "member", "党员": "member",
+                    "secretary": "secretary", "书记": "secretary", "支部书记": "secretary",
+                    "deputy_secretary": "deputy_secretary", "副书记": "deputy_secretary",
+                    "committee_member": "committee_member", "委员": "committee_member",
+                    "支委": "committee_member", "支部委员": "committee_member"}
 
 
 class _Row(BaseModel):
@@ -70,6 +77,8 @@ class MemberRow(_Row):
     name: _Text64
     phone: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9-]{5,20}$")]
     role: Literal["member", "unit_admin"] = "member"
+    position: Literal["member", "secretary", "deputy_secretary", "committee_member"] | None = Field(
+        default=None, description="no column or empty: a new member is a plain member, an existing one keeps theirs")
     openid: Annotated[str, StringConstraints(max_length=64)] | None = None
 
 
@@ -163,6 +172,8 @@ def _normalise(kind: str, raw: dict[str, str]) -> dict[str, Any]:
             out[name] = v if v != "" or name in {"name", "zone", "unit", "phone"} else None
     if kind == "members":
         out["role"] = ROLE_ALIASES.get((out.get("role") or "").lower(), out.get("role"))
+        if out.get("position") is not None:
+            out["position"] = POSITION_ALIASES.get(out["position"].lower(), out["position"])
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -196,7 +207,7 @@ async def import_table(*, filename: str, content: bytes, kind: str | None,
         if kind == "units":
             await _apply_units(valid, report)
         else:
-            await _apply_members(valid, report)
+            await _apply_members(valid, report, by_member_id)
         if report.errors:
             # Raising inside the transaction rolls back everything this file touched.
             raise ImportInvalid(errors=report.errors[:500], error_count=len(report.errors),
@@ -248,8 +259,11 @@ async def _apply_units(valid: list[tuple[int, UnitRow]], report: Report) -> None
         report.updated += 1
 
 
-async def _apply_members(valid: list[tuple[int, MemberRow]], report: Report) -> None:
-    units = {u.name: u.id for u in await Unit.filter(name__in={r.unit for _, r in valid})}
+async def _apply_members(valid: list[tuple[int, MemberRow]], report: Report,
+                         by_member_id: int | None) -> None:
+    unit_rows = await Unit.filter(name__in={r.unit for _, r in valid})
+    units = {u.name: u.id for u in unit_rows}
+    zones = {u.id: u.zone_id for u in unit_rows}
     seen: dict[tuple[str, str], int] = {}
     openids: dict[str, int] = {}
     for row_no, row in valid:
@@ -280,7 +294,8 @@ async def _apply_members(valid: list[tuple[int, MemberRow]], report: Report) -> 
         current = existing.get((unit_id, row.phone))
         if current is None:
             to_create.append(Member(unit_id=unit_id, name=row.name, phone=row.phone,
-                                    role=Role(row.role), openid=row.openid or None))
+                                    role=Role(row.role), position=Position(row.position or "member"),
+                                    openid=row.openid or None))
             continue
         changed: dict[str, Any] = {}
         if current.name != row.name:
@@ -288,6 +303,11 @@ async def _apply_members(valid: list[tuple[int, MemberRow]], report: Report) -> 
         if current.role.value != row.role:
             changed["role"] = Role(row.role)
             changed["token_version"] = F("token_version") + 1  # a role change revokes tokens
+            await audit.record(by_member_id, "member.role_changed", "member", current.id,
+                               zone_id=zones.get(unit_id), source="import",
+                               before=current.role, after=row.role)
+        if row.position is not None and current.position.value != row.position:
+            changed["position"] = Position(row.position)
         if row.openid and current.openid != row.openid:
             changed["openid"] = row.openid
         if changed:

@@ -12,7 +12,8 @@ from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 from openpyxl import Workbook
 
-from models.org import ImportRun, Member, Role, Unit, Zone
+from models.audit import AuditEntry
+from models.org import ImportRun, Member, Position, Role, Unit, Zone
 from tests.support import City, bearer, staff_login, wechat_login
 
 UNITS_CSV = """name,zone,district,nature,member_count,strength
@@ -109,6 +110,31 @@ async def test_xlsx_import_and_role_change_revokes_tokens(client: TestClient[Any
     assert status == 200 and body == {"kind": "members", "rows": 1, "created": 0, "updated": 1, "unchanged": 0}
     assert (await Member.get(id=member.id)).role is Role.UNIT_ADMIN
     assert (await client.get("/api/v1/me", headers=bearer(token))).status == 401
+    entry = await AuditEntry.get(action="member.role_changed", target_id=member.id)
+    assert (entry.detail, entry.zone_id) == (
+        {"source": "import", "before": "member", "after": "unit_admin"}, city.zones[0].id)
+
+
+async def test_positions_import_in_chinese_and_empty_keeps_them(client: TestClient[Any, Any],
+                                                                city: City) -> None:
+    staff = await staff_login(client)
+    unit = city.units[city.zones[0].id][0]
+    one, two = city.members[unit.id][:2]
+    csv = (f"单位,姓名,手机号,职务\n{unit.name},{one.name},{one.phone},书记\n"
+           f"{unit.name},{two.name},{two.phone},支委\n{unit.name},新党员,13911112222,\n")
+    status, body = await _upload(client, staff, "members.csv", csv.encode())
+    assert status == 200 and (body["created"], body["updated"]) == (1, 2)
+    positions = {m.name: m.position for m in await Member.filter(unit_id=unit.id)}
+    assert (positions[one.name], positions[two.name], positions["新党员"]) == (
+        Position.SECRETARY, Position.COMMITTEE_MEMBER, Position.MEMBER)
+    # Again without the column: nobody's position changes, nothing is updated.
+    csv = f"单位,姓名,手机号\n{unit.name},{one.name},{one.phone}\n"
+    status, body = await _upload(client, staff, "members.csv", csv.encode())
+    assert status == 200 and body["unchanged"] == 1
+    assert (await Member.get(id=one.id)).position is Position.SECRETARY
+    status, body = await _upload(client, staff, "members.csv",
+                                 f"单位,姓名,手机号,职务\n{unit.name},{one.name},{one.phone},部长\n".encode())
+    assert status == 422 and body["errors"][0]["loc"][-1] == "position"
 
 
 async def test_garbage_files_are_clear_errors(client: TestClient[Any, Any], city: City) -> None:
