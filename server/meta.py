@@ -96,8 +96,10 @@ def build_openapi(specs: list[RouteSpec], *, version: str) -> dict[str, Any]:
                                "request gets the first answer; another request answers 409 "
                                "idempotency_key_reused"})
         if spec.body is not None:
-            # A body whose fields all have defaults may be left out: the server reads it as {}.
-            required = any(f.is_required() for f in spec.body.model_fields.values())
+            # A body whose fields all have defaults may be left out: the server reads it as {}
+            # (unless {} itself is refused: minProperties).
+            required = any(f.is_required() for f in spec.body.model_fields.values()) or bool(
+                getattr(spec.body, "schema_rules", {}).get("minProperties"))
             op["requestBody"] = {"required": required, "content": {
                 "application/json": {"schema": ref(spec.body)}}}
         elif spec.form is not None:
