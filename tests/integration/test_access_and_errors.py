@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from jsonschema_rs import Draft202012Validator
 
 from models.org import Rotation
 from services import clock
@@ -66,9 +67,12 @@ def _wrong_values(schema: dict[str, Any], components: dict[str, Any]) -> list[di
     if "$ref" in schema:
         schema = components[schema["$ref"].rsplit("/", 1)[-1]]
     out = []
-    for name in schema.get("properties", {}):
+    for name, prop in schema.get("properties", {}).items():
+        # The property's own schema, its references resolvable: a value it allows is no fault.
+        allows = Draft202012Validator({**prop, "components": {"schemas": components}}).is_valid
         for wrong in (["a", "list"], {"an": "object"}, "x" * 5000, -1, 10**12, None, True):
-            out.append({name: wrong})
+            if not allows(wrong):
+                out.append({name: wrong})
     return out
 
 
@@ -90,7 +94,9 @@ async def test_malformed_bodies_answer_422_never_500(client: TestClient[Any, Any
                     **bearer(staff), "Content-Type": "application/json"})
                 assert r.status < 500, (method, path, raw[:80], await r.text())
                 body = await r.json()
-                assert set(body) >= {"code", "message"}
+                if raw == b"{}" and not op["requestBody"]["required"] and r.status < 300:
+                    continue  # every field optional: {} is a request, not a malformed one
+                assert set(body) >= {"code", "message"}, (method, path, raw[:80])
                 if r.status == 422:
                     assert body["code"] == "invalid_request" and body["errors"]
                 tried += 1
