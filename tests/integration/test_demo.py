@@ -142,7 +142,7 @@ async def test_loading_twice_changes_no_row(demo: Loaded) -> None:
         "upload", "attachment_ref", "import_run", "rotation_change", "refund", "contest_entry",
         "contest_round", "compliance_warning", "scan_nonce", "subscription_grant",
         "activity_unit_seats", "rotation_warning", "meeting_deployment", "evaluation",
-        "evaluation_rubric"}
+        "evaluation_rubric", "audit_entry"}
 
 
 async def test_the_reported_member_range_is_the_one_that_logs_in(demo: Loaded) -> None:
