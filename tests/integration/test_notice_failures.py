@@ -36,6 +36,16 @@ async def _sweep_and_run(client: TestClient[Any, Any], settings: Settings) -> No
     await run_workers(settings)
 
 
+async def test_a_cron_job_a_killed_worker_left_queued_is_run_by_the_next_worker(
+        client: TestClient[Any, Any], settings: Settings) -> None:
+    # A worker enqueues its own schedule's job ("cron:<name>:<ms>") and may die before running
+    # it; the kill tests below then hand the queue to run_workers (CI once failed on exactly this:
+    # "function 'cron:sweep_notices' not found").
+    await client.app[ARQ].enqueue_job("cron:sweep_notices", _job_id="cron:sweep_notices:1")
+    (worker,) = await run_workers(settings)
+    assert worker.jobs_complete == 1
+
+
 async def test_worker_killed_mid_fan_out_leaves_one_row_and_at_most_one_push_each(
         client: TestClient[Any, Any], settings: Settings, fake_wechat: FakeWeChat) -> None:
     staff, members, sent = await notice_to_granted_city(client)
