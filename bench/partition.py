@@ -15,25 +15,11 @@ from __future__ import annotations
 import argparse
 import random
 import time
-from dataclasses import astuple, fields
 
 from services import demo
-from services.partition import (Measures, UnitInfo, measure, objective, pairs_of, propose,
-                                random_partition, synthetic_units)
-
-ROWS = [  # (Measures field, label, format)
-    ("min_units", "units per zone, min", "{:.0f}"),
-    ("max_units", "units per zone, max", "{:.0f}"),
-    ("members_range", "members per zone, max-min", "{:.0f}"),
-    ("members_cv", "members per zone, CV", "{:.3f}"),
-    ("strength_range", "mean strength, max-min", "{:.1f}"),
-    ("strength_cv", "mean strength, CV", "{:.3f}"),
-    ("dominant_nature_share", "dominant nature share (mean)", "{:.3f}"),
-    ("districts_per_zone", "districts per zone (mean)", "{:.2f}"),
-    ("new_pair_share", "pairs new vs today", "{:.3f}"),
-    ("units_meeting_new", "units meeting >= 1 new partner", "{:.3f}"),
-    ("units_all_new", "units with only new partners", "{:.3f}"),
-]
+from services.partition import (UnitInfo, objective, pairs_of, propose, random_partition,
+                                synthetic_units)
+from services.partition_report import compare, table
 
 
 def demo_city() -> list[UnitInfo]:
@@ -43,34 +29,16 @@ def demo_city() -> list[UnitInfo]:
             for i, u in enumerate(demo.demo_units(random.Random(2026)))]
 
 
-def mean_measures(ms: list[Measures]) -> Measures:
-    return Measures(*(sum(col) / len(ms) for col in zip(*(astuple(m) for m in ms), strict=True)))
-
-
 def city_table(seed: int, randoms: int) -> None:
     units = demo_city()
-    today = {u.id: u.current_zone for u in units if u.current_zone is not None}
-    history = pairs_of(today)
-    rands = [random_partition(units, seed=seed + r) for r in range(randoms)]
+    history = pairs_of({u.id: u.current_zone for u in units if u.current_zone is not None})
     started = time.perf_counter()
-    proposal = propose(units, seed=seed, history=history)
+    comparison = compare(units, seed=seed, history=history, randoms=randoms)
     elapsed = time.perf_counter() - started
-    columns = {
-        "today": (measure(units, today, history=history), objective(units, today, history=history)),
-        f"random (mean of {randoms})": (
-            mean_measures([measure(units, r, history=history) for r in rands]),
-            sum(objective(units, r, history=history) for r in rands) / randoms),
-        "proposal": (proposal.measures, proposal.objective),
-    }
     print(f"Demo city: {len(units)} units, history = today's {len(history)} pairs; proposal seed "
-          f"{seed}, {proposal.steps:,} steps, {elapsed:.2f} s")
-    names = list(columns)
-    print(f"{'':32}" + "".join(f"{n:>22}" for n in names))
-    values = {n: {f.name: getattr(m, f.name) for f in fields(m)} for n, (m, _) in columns.items()}
-    for key, label, fmt in ROWS:
-        print(f"{label:32}" + "".join(f"{fmt.format(values[n][key]):>22}" for n in names))
-    print(f"{'objective (lower is better)':32}"
-          + "".join(f"{columns[n][1]:>22.3f}" for n in names))
+          f"{seed}, {comparison.proposal.steps:,} steps, {comparison.proposal.elapsed_s:.2f} s "
+          f"({elapsed:.2f} s with the measures)")
+    print("\n".join(table(comparison.columns())))
 
 
 def timing_table(seed: int, sizes: list[int]) -> None:

@@ -2,6 +2,7 @@
 
 MODEL_MODULES = ["models.org", "models.notices", "models.activities", "models.supervision",
                  "models.funds", "models.ledger", "models.files", "models.governance",
-                 "models.audit"]
+                 "models.audit", "models.records", "models.practices",
+                 "models.zoning"]
 APP_LABEL = "models"
 MIGRATIONS_MODULE = "models.migrations"

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from server.routing import Access, Router
 from server.schemas.work_ledger import EvaluationOut, LedgerOut, LedgerQuery, RubricIn
-from services import errors, evaluation, ledger_xlsx, work_ledger
+from services import errors, evaluation, work_ledger
 from services.auth import Principal
 from services.ledger import this_year
 
@@ -27,13 +27,12 @@ async def get_ledger(request: web.Request, *, principal: Principal, query: Ledge
     """Committee: any scope; a liaison: their zones; a unit admin: their own unit. Sections:
     rotations and plans, meetings, activities, units, supervision, funds; city figures."""
     year = query.year or this_year()
-    book = await work_ledger.book(principal, year=year, zone_id=query.zone_id, unit_id=query.unit_id)
     if query.format == "json":
-        return book
-    scores = await evaluation.get(principal, year) if principal.is_staff and query.unit_id is None else None
-    name = f"网络区工作台账-{year}" + (f"-zone{query.zone_id}" if query.zone_id else "") + \
-        (f"-unit{query.unit_id}" if query.unit_id else "") + ".xlsx"
-    return web.Response(body=ledger_xlsx.workbook(book, scores), headers={
+        return await work_ledger.book(principal, year=year, zone_id=query.zone_id,
+                                      unit_id=query.unit_id)
+    name, body = await work_ledger.workbook(principal, year=year, zone_id=query.zone_id,
+                                            unit_id=query.unit_id)
+    return web.Response(body=body, headers={
         "Content-Type": XLSX, "X-Content-Type-Options": "nosniff",
         "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"})
 

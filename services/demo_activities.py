@@ -87,6 +87,7 @@ async def load(y: Year) -> None:
         cancelled_at=p.cancelled_at, checkin_secret=secrets.token_urlsafe(32),
         confirmed=sum(s["status"] is SignupStatus.CONFIRMED for s in p.signups),
         waitlisted=sum(s["status"] is SignupStatus.WAITLISTED for s in p.signups),
+        queue_seq=sum(s["status"] is SignupStatus.WAITLISTED for s in p.signups),
         checked_in=len(p.checkins), created_at=_opens(y, p) - timedelta(days=1))
         for p in plans]
     ids = await insert(Activity, activities)
@@ -193,7 +194,8 @@ def _fill(y: Year, p: Plan) -> None:
             status, cancelled = SignupStatus.CANCELLED, at + (until - at) * rng.random()
         p.signups.append({"member_id": member_id, "unit_id": y.unit_of[member_id], "status": status,
                               "queued_at": at, "created_at": at, "cancelled_at": cancelled,
-                              "confirmed_at": at if n < p.capacity else None})
+                              "confirmed_at": at if n < p.capacity else None,
+                              "queue_seq": n - p.capacity + 1 if n >= p.capacity else None})
     if not held:
         return
     rate = rng.uniform(0.70, 0.95)

@@ -10,7 +10,7 @@ days the past reaches back to the start of last year's last quarter, so that a c
 2 January is lived-in too (last year's ledger lines then make this year's opening balance).
 
 The nouns have their own modules: demo_activities, demo_notices, demo_supervision, demo_funds,
-demo_governance.
+demo_governance, demo_practices.
 This one holds what they share: the city as read back (`Year`), times, and the notices they
 collect (committee notices and system messages), written last in time order so that inbox
 ids follow the time each message arrived.
@@ -265,6 +265,7 @@ async def load_year(*, seed: int, now: datetime | None = None) -> Year:
         demo_funds,
         demo_governance,
         demo_notices,
+        demo_practices,
         demo_supervision,
     )
 
@@ -273,7 +274,9 @@ async def load_year(*, seed: int, now: datetime | None = None) -> Year:
     await demo_supervision.load(y)
     await demo_funds.load(y)
     await demo_governance.load(y)
+    await demo_practices.load(y)
     demo_notices.collect(y)
     await flush_notices(y)
+    await demo_practices.link(y)
     await demo_governance.handovers(y)  # last: their reports are the quarter as recorded
     return y

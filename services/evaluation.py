@@ -19,6 +19,7 @@ from models.org import Rotation
 from services import clock
 from services.access import check_committee
 from services.auth import Principal
+from services.db import on_replica
 from services.errors import Forbidden
 from services.year_facts import UnitTally, YearFacts, gather
 
@@ -140,6 +141,7 @@ async def _store(year: int, weights: dict[str, int], principal: Principal) -> di
     return {**result, "computed_at": clock.now(), "stored": True}
 
 
+@on_replica
 async def get(principal: Principal, year: int) -> dict[str, Any]:
     """The stored result of a year, or (none stored yet) one computed now and not stored."""
     check_reads(principal)

@@ -113,12 +113,13 @@ async def open_for(principal: Principal, *, root: Any, key: str) -> Download:
 
 def _readers() -> dict[str, Callable[[Principal, list[int]], Awaitable[bool]]]:
     """Who may see what a file is attached to: each domain's own check, given the ids."""
-    from services import activities, ledger, notices, supervision
+    from services import activities, ledger, notices, practices, records, supervision
 
     return {"notice": notices.can_read_any, "fund_entry": ledger.can_read_any,
             "supervision_item": supervision.can_read_items,
             "supervision_assignment": supervision.can_read_assignments,
-            "activity": activities.can_read_any}
+            "activity": activities.can_read_any, "activity_record": records.can_read_any,
+            "practice": practices.can_read_any}
 
 
 async def _attached_to_visible(principal: Principal, key: str) -> bool:

@@ -27,7 +27,7 @@ from models.org import Unit, Zone
 from services import clock
 from services.access import check_committee
 from services.auth import Principal
-from services.db import fetch_rows
+from services.db import fetch_rows, on_replica
 from services.errors import EntryNotFound, NotZoneMember, ZoneNotFound
 from services.views import View
 
@@ -161,6 +161,7 @@ def _pending_query(**filters: Any) -> Any:
         n_pending=Count("id"), pending_sum=Sum("amount_fen"))
 
 
+@on_replica
 async def ledger(principal: Principal, *, zone_id: int, year: int | None) -> dict[str, Any]:
     """A zone's year: opening balance (every line booked before it), income and expense by
     category, closing balance, the booked lines in booking order with the running balance, the
@@ -203,6 +204,7 @@ async def ledger(principal: Principal, *, zone_id: int, year: int | None) -> dic
             "rejected": [v for v in rest if v.status is EntryStatus.REJECTED]}
 
 
+@on_replica
 async def summary(principal: Principal, *, year: int | None) -> dict[str, Any]:
     """Committee: every zone's year (opening, income and expense by category, closing, pending
     subsidies) and the city's totals: three queries, two in one snapshot."""

@@ -1,7 +1,8 @@
 """Import units or members from CSV or XLSX: all or nothing per file, with a row-by-row report.
 
 Rows are matched on natural keys (a unit by name; a member by unit and phone), so importing
-the same file again changes nothing. Headers may be English or Chinese.
+the same file again changes nothing. Headers may be English or Chinese. An accepted units file
+answers `warnings` too: each zone holding units that is left outside 8-10 of them.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import csv
 import hashlib
 import io
 import secrets
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -20,10 +22,12 @@ from tortoise.transactions import in_transaction
 
 from models.org import ImportRun, Member, Position, Role, Unit, Zone
 from services import audit
+from services.auth import sessions_changed
 from services.errors import (
     ImportInvalid,
 )
 from services.messages import field_message
+from services.partition import MAX_SIZE, MIN_SIZE
 
 MAX_ROWS = 20_000
 MAX_BYTES = 5 * 1024 * 1024
@@ -90,6 +94,7 @@ class Report:
     updated: int = 0
     unchanged: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
     def error(self, row: int, field_name: str | None, msg: str, type_: str = "import_row") -> None:
         self.errors.append(row_error(row, field_name, msg, type_))
@@ -212,11 +217,15 @@ async def import_table(*, filename: str, content: bytes, kind: str | None,
             # Raising inside the transaction rolls back everything this file touched.
             raise ImportInvalid(errors=report.errors[:500], error_count=len(report.errors),
                                 rows=report.rows)
+        if kind == "units":
+            report.warnings = await zone_size_warnings()
         if report.created or report.updated:
             await ImportRun.create(kind=kind, filename=filename[:255],
                                    sha256=hashlib.sha256(content).hexdigest(), rows=report.rows,
                                    created=report.created, updated=report.updated,
                                    unchanged=report.unchanged, by_id=by_member_id)
+    if report.updated:
+        await sessions_changed()  # names, roles, positions of members already there
     return report
 
 
@@ -257,6 +266,15 @@ async def _apply_units(valid: list[tuple[int, UnitRow]], report: Report) -> None
             changed["duty_order"] = None  # a re-partitioned unit joins its new zone's order
         await Unit.filter(id=unit.id).update(**changed)
         report.updated += 1
+
+
+async def zone_size_warnings() -> list[dict[str, Any]]:
+    """Zones holding units whose number is outside 8-10 (the rule of the zones)."""
+    sizes = Counter(await Unit.filter(zone_id__isnull=False).values_list("zone_id", flat=True))
+    names = dict(await Zone.filter(id__in=list(sizes)).values_list("id", "name"))
+    return [{"code": "zone_size", "zone_id": z, "zone_name": names[z], "units": n,
+             "message": f"网络区“{names[z]}”有 {n} 个单位，不在 {MIN_SIZE} 至 {MAX_SIZE} 个之间"}
+            for z, n in sorted(sizes.items()) if not MIN_SIZE <= n <= MAX_SIZE]
 
 
 async def _apply_members(valid: list[tuple[int, MemberRow]], report: Report,

@@ -38,8 +38,9 @@ FEW_HELD_BEFORE_END = timedelta(days=21)
 PLAN_DUE_AFTER_START = timedelta(days=15)  # a plan submitted by then counts as on time
 
 
-async def rotation_or_raise(rotation_id: int) -> Rotation:
-    rotation = await Rotation.get_or_none(id=rotation_id)
+async def rotation_or_raise(rotation_id: int, *, related: tuple[str, ...] = ()) -> Rotation:
+    """The rotation, with `related` ("unit", "zone") fetched in the same query."""
+    rotation = await Rotation.get_or_none(id=rotation_id).select_related(*related)
     if rotation is None:
         raise RotationNotFound(rotation_id=rotation_id)
     return rotation

@@ -8,7 +8,7 @@ from typing import Any
 
 from models.activities import Activity, ActivityStatus
 from models.ledger import EntryStatus, FundEntry
-from models.notices import InboxItem, Notice, NoticeKind
+from models.notices import InboxItem, Notice, NoticeKind, NoticeTally
 from models.org import Rotation, Unit
 from models.supervision import Assignment, AssignmentState
 from services import compliance
@@ -52,7 +52,13 @@ async def notices_of(rotation: Rotation) -> dict[str, Any]:
     ack_items = InboxItem.filter(notice_id__in=notice_ids, unit_id__in=units, notice__require_ack=True)
     ack_due = await ack_items.count()
     acked = await ack_items.filter(acked_at__isnull=False).count()
-    return {"notices": len(set(await items.values_list("notice_id", flat=True))),
+    reached = set(await items.values_list("notice_id", flat=True))
+    for t in await NoticeTally.filter(notice_id__in=notice_ids, unit_id__in=units).select_related("notice"):
+        delivered, read = delivered + t.delivered, read + t.read
+        if t.notice.require_ack:
+            ack_due, acked = ack_due + t.delivered, acked + t.acked
+        reached.add(t.notice_id)
+    return {"notices": len(reached),
             "delivered": delivered, "read": read, "read_share": share(read, delivered),
             "ack_required": ack_due, "acked": acked, "ack_share": share(acked, ack_due)}
 

@@ -12,6 +12,7 @@ is on duty next.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,9 +20,10 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from models.org import Member, Role, Rotation, RotationChange, RotationPlan, Unit, Zone
+from models.zoning import PartitionProposal, ProposalStatus
 from services import audit, clock, inbox
 from services.access import check_committee
-from services.auth import Principal
+from services.auth import Principal, sessions_changed
 from services.errors import (
     AlreadyOnDuty,
     InvalidInput,
@@ -48,6 +50,14 @@ def next_unit(order: list[Unit], last_unit_id: int | None) -> Unit:
     if last_unit_id not in ids:
         return order[0]
     return order[(ids.index(last_unit_id) + 1) % len(order)]
+
+
+async def partition_boundary() -> datetime | None:
+    """The first instant of a re-partitioning applied but not yet in force (services/zoning.py):
+    its rotations are already made for the new zones, so generating and reordering stop there."""
+    row = await PartitionProposal.filter(status=ProposalStatus.APPLIED, moved_at__isnull=True) \
+        .order_by("starts_at").first()
+    return row.starts_at if row else None
 
 
 def check_year(year: int) -> None:
@@ -89,13 +99,15 @@ async def generate_rotations(*, year: int) -> dict[str, int]:
     """Create the missing rotations of `year` for every zone; existing ones are kept as they are."""
     check_year(year)
     created = existing = 0
+    until = await partition_boundary()
     for zone in await Zone.all():
-        c, e = await _generate_zone_year(zone.id, year)
+        c, e = await _generate_zone_year(zone.id, year, until=until)
         created, existing = created + c, existing + e
     return {"created": created, "existing": existing}
 
 
-async def _generate_zone_year(zone_id: int, year: int) -> tuple[int, int]:
+async def _generate_zone_year(zone_id: int, year: int, *,
+                              until: datetime | None) -> tuple[int, int]:
     async with in_transaction():
         units = await Unit.filter(zone_id=zone_id).select_for_update()
         if not units:
@@ -111,13 +123,17 @@ async def _generate_zone_year(zone_id: int, year: int) -> tuple[int, int]:
                 existing += 1
                 continue
             starts_at, ends_at = clock.quarter_bounds(year, quarter)
+            if until is not None and starts_at >= until:
+                continue  # the new zones' rotations, made when the re-partitioning was applied
             last = await Rotation.filter(zone_id=zone_id, starts_at__lt=starts_at) \
                 .order_by("-starts_at").first()
             unit = next_unit(order, last.unit_id if last else None)
             await Rotation.create(zone_id=zone_id, unit_id=unit.id, year=year, quarter=quarter,
                                   starts_at=starts_at, ends_at=ends_at)
             created += 1
-        return created, existing
+    if created:
+        await sessions_changed()  # who is on duty, in /me
+    return created, existing
 
 
 async def plan_ahead(*, ahead: timedelta, at: datetime | None = None) -> dict[str, int]:
@@ -132,7 +148,7 @@ async def plan_ahead(*, ahead: timedelta, at: datetime | None = None) -> dict[st
     if next_year_starts - at > ahead:
         return done
     done["created"] += (await generate_rotations(year=this_year + 1))["created"]
-    try:
+    with suppress(IntegrityError):  # told already (another run, or an earlier day)
         async with in_transaction():
             await RotationPlan.create(year=this_year + 1, generated_at=at)
             staff = await Member.filter(role=Role.COMMITTEE, is_active=True).values_list("id", flat=True)
@@ -141,8 +157,6 @@ async def plan_ahead(*, ahead: timedelta, at: datetime | None = None) -> dict[st
                 body="各网络区明年的轮值单位已按轮值顺序排好，请在年底前确认或调整顺序。",
                 ref_type="rotation_plan", ref_id=this_year + 1)
         done["told"] = 1
-    except IntegrityError:
-        pass  # told already (another run, or an earlier day)
     return done
 
 
@@ -162,9 +176,11 @@ async def confirm_plan(principal: Principal, *, year: int) -> dict[str, Any]:
 
 async def reorder(principal: Principal, *, zone_id: int, unit_ids: list[int]) -> list[Rotation]:
     """The committee sets a zone's duty order; every rotation that has not started follows it
-    (continuing from the last one that has), those that have are history and stay."""
+    (continuing from the last one that has), those that have are history and stay. With a
+    re-partitioning applied but not yet in force, only the rotations before it follow."""
     check_committee(principal)
     now = clock.now()
+    until = await partition_boundary()
     async with in_transaction():
         units = {u.id: u for u in await Unit.filter(zone_id=zone_id).select_for_update()}
         if not units and not await Zone.exists(id=zone_id):
@@ -181,11 +197,15 @@ async def reorder(principal: Principal, *, zone_id: int, unit_ids: list[int]) ->
         order = [units[u] for u in unit_ids]
         last = await Rotation.filter(zone_id=zone_id, starts_at__lte=now).order_by("-starts_at").first()
         previous = last.unit_id if last else None
-        for rotation in await Rotation.filter(zone_id=zone_id, starts_at__gt=now).order_by("starts_at"):
+        later = Rotation.filter(zone_id=zone_id, starts_at__gt=now)
+        if until is not None:
+            later = later.filter(starts_at__lt=until)
+        for rotation in await later.order_by("starts_at"):
             unit = next_unit(order, previous)
             if rotation.unit_id != unit.id:
                 await Rotation.filter(id=rotation.id).update(unit_id=unit.id, told_at=None)
             previous = unit.id
+    await sessions_changed()  # who is on duty, in /me
     return await list_rotations(zone_id)
 
 
@@ -219,6 +239,7 @@ async def change_duty_unit(principal: Principal, *, zone_id: int, unit_id: int,
         await inbox.send_system(
             member_ids=await inbox.unit_admin_ids([unit_id]), topic="rotation.duty_now",
             title="本单位即日起担任网络区轮值单位", body=reason, ref_type="rotation", ref_id=rotation.id)
+    await sessions_changed()  # who is on duty, in /me
     await rotation.fetch_related("unit")
     return rotation
 

@@ -83,3 +83,15 @@ def open_file(root: Path, key: str) -> tuple[Path, str]:
         raise AttachmentNotFound()
     kind = path.with_suffix(".type")
     return path, kind.read_text() if kind.exists() else "application/octet-stream"
+
+
+IMAGES = ("image/jpeg", "image/png")
+
+
+def is_image(root: Path, key: str) -> bool:
+    """Whether the stored file is a JPEG or PNG image, by its own first bytes (not by what its
+    uploader declared)."""
+    path, _ = open_file(root, key)
+    with path.open("rb") as f:
+        head = f.read(8)
+    return any(head.startswith(TYPES[t]) for t in IMAGES)

@@ -1,7 +1,8 @@
 """The work ledger (工作台账): per zone and year, and per unit — rotations with their plans, three
-ones and handovers; the regular meetings; activities with attendance, leaders and evidence;
-each unit's participation, supervision on time, notice reach and acknowledgement, money; the
-zone funds — and the city-wide figures the committee reports (party lessons held, attendee-times).
+ones and handovers; the regular meetings; activities with attendance, leaders and evidence
+(minutes, photos); each unit's participation, supervision on time, notice reach and
+acknowledgement, money; good practice per unit (published, featured, read); the zone funds —
+and the city-wide figures the committee reports (party lessons held, attendee-times).
 
 Every section is a table (columns with Chinese titles, rows, a totals row), so the JSON answer
 and the XLSX workbook (`services.ledger_xlsx`, a sheet per section) are the same data."""
@@ -15,6 +16,7 @@ from models.activities import ActivityKind
 from services import clock, errors
 from services.access import check_governs
 from services.auth import Principal
+from services.db import on_replica
 from services.year_facts import YearFacts, gather
 
 KIND_TITLES = {ActivityKind.PARTY_LESSON: "党课", ActivityKind.PARTY_ACTIVITY: "党建活动",
@@ -79,6 +81,7 @@ def check_reads(principal: Principal, *, zone_id: int | None, unit_id: int | Non
 
 # -- the book ------------------------------------------------------------------------------------
 
+@on_replica
 async def book(principal: Principal, *, year: int, zone_id: int | None, unit_id: int | None) -> dict[str, Any]:
     facts = await gather(year)
     units = {u.id: u for u in facts.units}
@@ -107,6 +110,7 @@ def compose(f: YearFacts, *, zone_id: int | None, unit_id: int | None) -> dict[s
         _meetings(f, in_zone, in_unit),
         _activities(f, in_zone, in_unit),
         _units(f, in_zone, in_unit),
+        _practices(f, in_zone, in_unit),
         _supervision(f, in_zone, in_unit),
         _funds(f, in_zone) if unit_id is None else None,
     ]
@@ -219,7 +223,8 @@ def _activities(f: YearFacts, in_zone: Any, in_unit: Any) -> Section:
     s = Section("activities", "活动与参与", [
         C("zone", "网络区"), C("unit", "组织单位"), C("kind", "类型"), C("title", "活动"),
         C("starts_at", "时间", "time"), C("status", "状态"), C("confirmed", "报名", "int"),
-        C("checked_in", "签到", "int"), C("leaders", "领导干部签到", "int")])
+        C("checked_in", "签到", "int"), C("leaders", "领导干部签到", "int"),
+        C("minutes", "活动纪要", "bool"), C("photos", "活动照片", "int")])
     for a in (a for a in f.activities if in_zone(a.zone_id) and in_unit(a.organiser_unit_id)):
         status = "已取消" if a.status.value == "cancelled" else "已开展" if f.held(a) else \
             "未开展" if a.ends_at <= f.now else "待开展"
@@ -227,7 +232,32 @@ def _activities(f: YearFacts, in_zone: Any, in_unit: Any) -> Section:
                        "unit": f.unit_name.get(a.organiser_unit_id, "机关工委") if a.organiser_unit_id else "机关工委",
                        "kind": KIND_TITLES.get(a.kind, a.kind.value), "title": a.title, "starts_at": a.starts_at,
                        "status": status, "confirmed": a.confirmed, "checked_in": a.checked_in,
-                       "leaders": f.leaders_at.get(a.id, 0)})
+                       "leaders": f.leaders_at.get(a.id, 0), **_evidence(f, a.id)})
+    s.total()
+    return s
+
+
+def _evidence(f: YearFacts, activity_id: int) -> dict[str, Any]:
+    """The activity's record: minutes kept or not, how many photos, and where to read them."""
+    record = f.records.get(activity_id)
+    return {"minutes": bool(record and record.minutes.strip()),
+            "photos": len(record.photos) if record else 0,
+            "record": f"/api/v1/activities/{activity_id}/record" if record else None}
+
+
+def _practices(f: YearFacts, in_zone: Any, in_unit: Any) -> Section:
+    """Good practice per unit: published in the year, featured by the committee, members' reads."""
+    s = Section("practices", "经验交流", [
+        C("zone", "网络区"), C("unit", "单位"), C("published", "发布", "int"),
+        C("featured", "工委推介", "int"), C("reads", "阅读（人）", "int"), C("titles", "题目")])
+    for u in (u for u in f.units if u.zone_id is not None and in_zone(u.zone_id) and in_unit(u.id)):
+        own = [p for p in f.practices if p.unit_id == u.id]
+        s.rows.append({
+            "zone": f.zone_name.get(u.zone_id, ""), "zone_id": u.zone_id, "unit": u.name, "unit_id": u.id,
+            "published": len(own), "featured": sum(p.featured_at is not None for p in own),
+            "reads": sum(f.practice_reads.get(p.id, 0) for p in own),
+            "titles": "；".join(("★" if p.featured_at else "") + p.title for p in own),
+            "practice_ids": [p.id for p in own]})
     s.total()
     return s
 
@@ -294,3 +324,16 @@ def _funds(f: YearFacts, in_zone: Any) -> Section:
                        "expense_fen": fund["expense_fen"], "closing_fen": fund["closing_balance_fen"]})
     s.total()
     return s
+
+
+async def workbook(principal: Principal, *, year: int, zone_id: int | None,
+                   unit_id: int | None) -> tuple[str, bytes]:
+    """The ledger as an XLSX workbook (with the year's evaluation for staff reading a city or a
+    zone): its file name and bytes. The API and the console download the same file."""
+    from services import evaluation, ledger_xlsx
+
+    found = await book(principal, year=year, zone_id=zone_id, unit_id=unit_id)
+    scores = await evaluation.get(principal, year) if principal.is_staff and unit_id is None else None
+    name = f"网络区工作台账-{year}" + (f"-zone{zone_id}" if zone_id else "") + \
+        (f"-unit{unit_id}" if unit_id else "") + ".xlsx"
+    return name, ledger_xlsx.workbook(found, scores)

@@ -13,8 +13,10 @@ from tortoise.functions import Count
 from models.activities import Activity, ActivityKind, ActivityStatus, Checkin
 from models.funds import Contribution, ContributionStatus
 from models.governance import Handover, Meeting, MeetingZone, WorkPlan
-from models.notices import InboxItem, NoticeKind
+from models.notices import InboxItem, NoticeKind, NoticeTally
 from models.org import LEADERS, Member, Role, Rotation, Unit, Zone
+from models.practices import Practice, PracticeRead
+from models.records import ActivityRecord
 from models.supervision import Assignment
 from services import clock
 from services.ledger import year_bounds, year_totals
@@ -63,6 +65,9 @@ class YearFacts:
     zone_name: dict[int, str] = field(default_factory=dict)
     unit_zone: dict[int, int | None] = field(default_factory=dict)
     practice: dict[int, dict] = field(default_factory=dict)  # unit id -> published, featured, reads
+    practices: list[Practice] = field(default_factory=list)  # published in the year, oldest first
+    practice_reads: Counter[int] = field(default_factory=Counter)  # practice id -> members who read it
+    records: dict[int, ActivityRecord] = field(default_factory=dict)  # activity id -> its record
 
     def held(self, a: Activity) -> bool:
         return a.status is ActivityStatus.ACTIVE and a.ends_at <= self.now and a.checked_in > 0
@@ -134,6 +139,15 @@ async def gather(year: int) -> YearFacts:
                      ("acked", inbox.filter(notice__require_ack=True, acked_at__isnull=False))):
         for unit_id, n in await qs.annotate(n=Count("id")).group_by("unit_id").values_list("unit_id", "n"):
             setattr(tally[unit_id], name, n)
+    for kept in await NoticeTally.filter(notice__kind=NoticeKind.NOTICE, notice__created_at__gte=start,
+                                         notice__created_at__lt=end, unit_id__isnull=False) \
+            .select_related("notice"):  # archived notices: their rows folded into counts
+        t = tally[kept.unit_id]
+        t.delivered += kept.delivered
+        t.read += kept.read
+        if kept.notice.require_ack:
+            t.ack_required += kept.delivered
+            t.acked += kept.acked
 
     for unit_id, member_id, fen in await Contribution.filter(
             status=ContributionStatus.PAID, paid_at__gte=start, paid_at__lt=end) \
@@ -143,9 +157,22 @@ async def gather(year: int) -> YearFacts:
             tally[unit_id].payers.add(member_id)
 
     funds = {z["zone_id"]: z for z in (await year_totals(year))["zones"]}
+    records = {r.activity_id: r for r in await ActivityRecord.filter(
+        activity_id__in=[a.id for a in activities])}
+    practices = await Practice.filter(year=year).order_by("unit_id", "id")
+    practice_reads = Counter(dict(await PracticeRead.filter(practice_id__in=[p.id for p in practices])
+                                  .annotate(n=Count("id")).group_by("practice_id")
+                                  .values_list("practice_id", "n"))) if practices else Counter()
+    practice: dict[int, dict] = {}
+    for p in practices:
+        mine = practice.setdefault(p.unit_id, {"published": 0, "featured": 0, "reads": 0})
+        mine["published"] += 1
+        mine["featured"] += p.featured_at is not None
+        mine["reads"] += practice_reads.get(p.id, 0)
     return YearFacts(year=year, now=now, zones=zones, units=units, rotations=rotations, plans=plans,
                      handovers=handovers, meetings=meetings, meeting_zones=meeting_zones,
                      deployments=deployments, activities=activities, leaders_at=leaders_at,
                      assignments=assignments, tally=tally, funds=funds,
                      unit_name={u.id: u.name for u in units}, zone_name={z.id: z.name for z in zones},
-                     unit_zone={u.id: u.zone_id for u in units})
+                     unit_zone={u.id: u.zone_id for u in units}, practice=practice,
+                     practices=practices, practice_reads=practice_reads, records=records)

@@ -1,5 +1,6 @@
 """Rotation jobs: next year's rotations ahead of time; telling the next duty unit; the 2-4
-activities guideline; handovers left open after the boundary."""
+activities guideline; handovers left open after the boundary; units moving to their new zones
+when an applied re-partitioning comes into force."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from arq import cron
 
-from services import handovers, plans, rotations
+from services import handovers, plans, rotations, zoning
 
 
 async def plan_rotations(ctx: dict[str, Any]) -> dict[str, int]:
@@ -36,9 +37,16 @@ async def flag_open_handovers(ctx: dict[str, Any]) -> int:
     return await handovers.flag_open()
 
 
+async def move_partitioned_units(ctx: dict[str, Any]) -> int:
+    """Cron (every minute): at the quarter an applied re-partitioning starts from, its units move
+    to their new zones, once."""
+    return await zoning.move_due()
+
+
 CRON = [
     cron(plan_rotations, hour=3, minute=17, unique=True, run_at_startup=True),
     cron(tell_next_duty_units, minute=23, unique=True, run_at_startup=True),
     cron(warn_few_held, minute=29, unique=True, run_at_startup=True),
     cron(flag_open_handovers, minute=31, unique=True, run_at_startup=True),
+    cron(move_partitioned_units, unique=True, run_at_startup=True),  # second 0 of every minute
 ]

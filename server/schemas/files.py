@@ -30,6 +30,16 @@ class AttachmentIn(In):
 Attachments = Annotated[list[AttachmentIn], Field(max_length=10, description="at most 10")]
 
 
+class PhotoIn(AttachmentIn):
+    """A picture: a file from `POST /api/v1/attachments` only (a link is no picture we can show)."""
+
+    url: Annotated[str, StringConstraints(pattern=rf"^{STORED_URL}$")] = Field(
+        description="from POST /api/v1/attachments; a JPEG or PNG by its first bytes")
+
+
+Photos = Annotated[list[PhotoIn], Field(max_length=10, description="at most 10")]
+
+
 class AttachmentOut(Out):
     name: str
     url: str

@@ -43,7 +43,8 @@ async def test_units_then_members_and_reimport_changes_nothing(client: TestClien
                                                                city: City) -> None:
     staff = await staff_login(client)
     status, body = await _upload(client, staff, "units.csv", UNITS_CSV.encode())
-    assert status == 200 and body == {"kind": "units", "rows": 3, "created": 3, "updated": 0, "unchanged": 0}
+    assert status == 200 and body == {"kind": "units", "rows": 3, "created": 3, "updated": 0, "unchanged": 0,
+                                      "warnings": body["warnings"]}
     assert await Zone.filter(name__in=["第一网络区", "第二网络区"]).count() == 2
     status, body = await _upload(client, staff, "members.csv", MEMBERS_CSV.encode())
     assert status == 200 and body["created"] == 3
@@ -107,7 +108,8 @@ async def test_xlsx_import_and_role_change_revokes_tokens(client: TestClient[Any
     buf = io.BytesIO()
     wb.save(buf)
     status, body = await _upload(client, staff, "members.xlsx", buf.getvalue())
-    assert status == 200 and body == {"kind": "members", "rows": 1, "created": 0, "updated": 1, "unchanged": 0}
+    assert status == 200 and body == {"kind": "members", "rows": 1, "created": 0, "updated": 1, "unchanged": 0,
+                                      "warnings": []}
     assert (await Member.get(id=member.id)).role is Role.UNIT_ADMIN
     assert (await client.get("/api/v1/me", headers=bearer(token))).status == 401
     entry = await AuditEntry.get(action="member.role_changed", target_id=member.id)
@@ -159,3 +161,23 @@ def test_cli_import_reports_rows_and_changes_nothing_on_error(tmp_path: Path, da
                          capture_output=True, text=True, cwd=Path(__file__).parents[2])
     assert out.returncode == 1
     assert "row 2: strength" in out.stderr
+
+
+async def test_a_units_import_flags_the_zones_left_outside_8_to_10_units(
+        client: TestClient[Any, Any]) -> None:
+    """Zone A gets 8 units (fine), B 11 (too many), C 7 (too few); moving one unit from B to C
+    leaves B with 10 and C with 8, and no warning."""
+    await City.build(zones=0)
+    staff = await staff_login(client)
+    rows = ([f"单位A{i},A区" for i in range(8)] + [f"单位B{i},B区" for i in range(11)]
+            + [f"单位C{i},C区" for i in range(7)])
+    status, body = await _upload(client, staff, "units.csv", ("单位名称,网络区\n" + "\n".join(rows)).encode())
+    assert status == 200 and body["created"] == 26
+    zones = dict(await Zone.all().values_list("name", "id"))
+    assert [(w["code"], w["zone_id"], w["zone_name"], w["units"]) for w in body["warnings"]] == [
+        ("zone_size", zones["B区"], "B区", 11), ("zone_size", zones["C区"], "C区", 7)]
+    assert all("不在 8 至 10 个之间" in w["message"] for w in body["warnings"])
+
+    rows[8 + 10] = "单位B10,C区"
+    status, body = await _upload(client, staff, "units.csv", ("单位名称,网络区\n" + "\n".join(rows)).encode())
+    assert status == 200 and body["updated"] == 1 and body["warnings"] == []

@@ -171,7 +171,7 @@ async def test_the_workbook_has_a_sheet_per_section_with_totals(client: TestClie
     assert "attachment" in r.headers["Content-Disposition"]
     wb = load_workbook(io.BytesIO(await r.read()))
     assert wb.sheetnames == ["概况", "网络区汇总", "轮值与计划", "工作例会", "活动与参与", "成员单位",
-                             "督办落实", "网络区经费", "年终考核（网络区）", "年终考核（单位）"]
+                             "经验交流", "督办落实", "网络区经费", "年终考核（网络区）", "年终考核（单位）"]
     overview = {row[0]: row[1] for row in wb["概况"].iter_rows(values_only=True)}
     assert overview["全年党课（场）"] == 2 and overview["党课参加（人次）"] == 4
     units = list(wb["成员单位"].iter_rows(values_only=True))

@@ -13,6 +13,7 @@ from services.errors import InvalidInput
 from services.partition import (PartitionInfeasible, Proposal, UnitInfo, Weights, _anneal,
                                 measure, objective, pairs_of, propose, random_partition,
                                 synthetic_units, zone_count, zone_figures)
+from services.partition_report import compare, table
 
 
 def _quick(units: list[UnitInfo], **kwargs: Any) -> Proposal:
@@ -180,3 +181,21 @@ def test_a_partition_that_is_not_of_these_units_is_refused(change: str) -> None:
         with pytest.raises(InvalidInput) as err:
             call(units, assignment)
         assert err.value.data == {"field": "assignment"}
+
+
+def test_compare_measures_today_random_and_the_proposal_alike() -> None:
+    units = synthetic_units(40, seed=5)
+    history = pairs_of(_today(units))
+    c = compare(units, seed=2, history=history, randoms=3, steps_per_unit=300, min_steps=20_000)
+    assert c.today == (measure(units, _today(units), history=history),
+                       objective(units, _today(units), history=history))
+    again = _quick(units, seed=2, history=history)  # the same run, its time aside
+    assert (c.proposal.assignment, c.proposal.objective) == (again.assignment, again.objective)
+    assert list(c.columns()) == ["today", "random (mean of 3)", "proposal"]
+    lines = table(c.columns())
+    assert len(lines) == 1 + 11 + 1 and lines[-1].startswith("objective")
+    assert c.today[0].new_pair_share == 0.0 < c.random[0].new_pair_share < c.proposal.measures.new_pair_share
+    # A unit without a zone: no "today" column.
+    loose = [*units[:-1], UnitInfo(id=units[-1].id, member_count=9, strength=50, nature="N1",
+                                   district="D1")]
+    assert "today" not in compare(loose, seed=2, randoms=1, steps_per_unit=10, min_steps=10).columns()
