@@ -19,6 +19,8 @@ class AuditEntry(Model):
     target_type = fields.CharField(max_length=32)
     target_id = fields.BigIntField(null=True)
     zone_id = fields.IntField(null=True, description="the zone it concerns, for scoping")
+    address = fields.CharField(max_length=45, null=True,
+                               description="the client address of the request that made it (null: a job)")
     detail = fields.JSONField(default=dict, description="what changed: amounts, before and after")
 
     class Meta:

@@ -16,9 +16,10 @@ from tortoise.transactions import in_transaction
 from models.org import Liaison, Member, Position, Role, Unit, Zone
 from services import audit
 from services.access import check_committee, check_unit_scope, unit_zone
-from services.auth import Principal, hash_password, member_view
+from services.auth import Principal, hash_password, member_view, sessions_changed, verify_password
 from services.errors import (
     CannotChangeSelf,
+    CurrentPasswordWrong,
     Forbidden,
     InviteCodeTaken,
     MemberNotFound,
@@ -83,6 +84,33 @@ async def create_staff(principal: Principal, *, username: str, name: str, phone:
     return View(view, password=None if password else chosen)
 
 
+async def set_own_password(principal: Principal, *, username: str, password: str,
+                           current_password: str | None = None) -> dict[str, Any]:
+    """A unit admin's own username and password, for the console at a desk without a phone to
+    scan its QR (staff have theirs from the committee). Changing a password that exists needs
+    it; the other sessions of a changed password end (this one's token too: log in again)."""
+    if not principal.is_unit_admin:
+        raise Forbidden()
+    member = await Member.get(id=principal.member_id)
+    zone_id = await unit_zone(member.unit_id) if member.unit_id else None
+    had = member.password_hash is not None
+    if had and not await asyncio.to_thread(verify_password, member.password_hash, current_password or ""):
+        raise CurrentPasswordWrong()
+    hashed = await asyncio.to_thread(hash_password, password)
+    changes: dict[str, Any] = {"username": username, "password_hash": hashed}
+    if had:
+        changes["token_version"] = F("token_version") + 1
+    try:
+        async with in_transaction():
+            await Member.filter(id=member.id).update(**changes)
+            await audit.record(principal, "member.password_set", "member", member.id, zone_id=zone_id,
+                               unit_id=member.unit_id, username=username, changed=had)
+    except IntegrityError:
+        raise UsernameTaken(username=username) from None
+    await sessions_changed()
+    return {"username": username, "sessions_ended": had}
+
+
 async def reset_staff_password(principal: Principal, member_id: int) -> View:
     """A new random password, answered once; the account's sessions end."""
     check_committee(principal)
@@ -92,6 +120,7 @@ async def reset_staff_password(principal: Principal, member_id: int) -> View:
     async with in_transaction():
         await Member.filter(id=member.id).update(password_hash=hashed, token_version=F("token_version") + 1)
         await audit.record(principal, "staff.password_reset", "member", member.id)
+    await sessions_changed()
     return View(await _staff_view(await Member.get(id=member.id)), password=chosen)
 
 
@@ -105,6 +134,7 @@ async def set_staff_active(principal: Principal, member_id: int, *, active: bool
         if member.is_active != active:
             await Member.filter(id=member.id).update(is_active=active, token_version=F("token_version") + 1)
             await audit.record(principal, "staff.enabled" if active else "staff.disabled", "member", member.id)
+    await sessions_changed()
     return await _staff_view(await Member.get(id=member.id))
 
 
@@ -122,6 +152,7 @@ async def set_liaison_zones(principal: Principal, member_id: int, zone_ids: list
             await Member.filter(id=member.id).update(token_version=F("token_version") + 1)
             await audit.record(principal, "staff.zones_changed", "member", member.id,
                                before=before, after=zone_ids)
+    await sessions_changed()
     return await _staff_view(member)
 
 
@@ -154,6 +185,7 @@ async def update_zone(principal: Principal, zone_id: int, *, name: str | None,
                                    before={k: getattr(zone, k) for k in changes}, after=changes)
         except IntegrityError:
             raise ZoneNameTaken(name=name) from None
+        await sessions_changed()  # the zone's name in its members' /me
     return await Zone.get(id=zone_id)
 
 
@@ -182,7 +214,7 @@ async def update_member(principal: Principal, member_id: int, changes: dict[str,
     if "position" in wanted:
         wanted["position"] = Position(wanted["position"])
     if not wanted:
-        return member_view(member)
+        return member_view(member, principal)
     revokes = {"role", "unit_id", "is_active"} & wanted.keys()
     try:
         async with in_transaction():
@@ -195,7 +227,8 @@ async def update_member(principal: Principal, member_id: int, changes: dict[str,
                                before=before, after=wanted)
     except IntegrityError:
         raise PhoneTaken(phone=changes.get("phone")) from None
-    return member_view(await Member.get(id=member.id))
+    await sessions_changed()
+    return member_view(await Member.get(id=member.id), principal)
 
 
 # -- units ---------------------------------------------------------------------------------------

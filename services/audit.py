@@ -10,10 +10,11 @@ from typing import Any
 from tortoise.expressions import Q
 
 from models.audit import AuditEntry
-from services import clock
+from services import clock, privacy, requestctx
 from services.access import liaison_zone_ids
 from services.auth import Principal
 from services.errors import Forbidden
+from services.views import View
 
 
 def _plain(value: Any) -> Any:
@@ -33,7 +34,8 @@ async def record(actor: Principal | int | None, action: str, target_type: str, t
                  *, zone_id: int | None = None, **detail: Any) -> None:
     actor_id = actor.member_id if isinstance(actor, Principal) else actor
     await AuditEntry.create(at=clock.now(), actor_id=actor_id, action=action, target_type=target_type,
-                            target_id=target_id, zone_id=zone_id, detail=_plain(detail))
+                            target_id=target_id, zone_id=zone_id, detail=_plain(detail),
+                            address=requestctx.client_address.get())
 
 
 async def page(principal: Principal, *, cursor: int | None, limit: int, action: str | None,
@@ -53,5 +55,7 @@ async def page(principal: Principal, *, cursor: int | None, limit: int, action: 
                         ("target_id", target_id), ("zone_id", zone_id)):
         if value is not None:
             qs = qs.filter(**{name: value})
-    rows = await qs.order_by("-id").limit(limit)
+    rows: list[Any] = await qs.order_by("-id").limit(limit)
+    if not principal.is_committee:  # a liaison reads who changed what, not whole phone numbers
+        rows = [View(row, detail=privacy.mask_phones_in(row.detail)) for row in rows]
     return {"items": rows, "next_cursor": rows[-1].id if len(rows) == limit else None}

@@ -22,6 +22,18 @@ class StaffIn(In):
     password: Password | None = Field(default=None, description="default: one is made and answered once")
 
 
+class OwnPasswordIn(In):
+    username: Username
+    password: Password
+    current_password: str | None = Field(default=None, max_length=128,
+                                         description="needed when a password is set already")
+
+
+class OwnPasswordOut(Out):
+    username: str
+    sessions_ended: bool = Field(description="a changed password ends every session, this one's too")
+
+
 class StaffZonesIn(In):
     zone_ids: list[Id] = Field(max_length=100)
 
@@ -109,6 +121,7 @@ class AuditEntryOut(Out):
     target_type: str
     target_id: int | None
     zone_id: int | None
+    address: str | None = Field(description="client address of the request (null: a job)")
     detail: dict[str, Any]
 
 

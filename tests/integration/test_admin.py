@@ -152,3 +152,41 @@ async def test_sent_notices_are_listed_for_who_sent_them(client: TestClient[Any,
     assert [n["id"] for n in (await _call(client, "GET", "/notices", duty_token))["items"]] == [mine["id"]]
     member = await wechat_login(client, city.members[city.units[city.zones[0].id][1].id][0].openid or "")
     await _call(client, "GET", "/notices", member, expect=403)
+
+
+async def test_a_unit_admin_sets_a_console_password_and_logs_in_with_it(
+        client: TestClient[Any, Any], city: City) -> None:
+    from tests.integration.test_console import _login_form
+
+    unit = city.units[city.zones[0].id][0]
+    admin = await wechat_login(client, city.admins[unit.id].openid or "")
+    member = await wechat_login(client, city.members[unit.id][0].openid or "")
+    staff = await staff_login(client)
+    body = {"username": "unit-admin-1", "password": "a-long-passphrase"}
+    assert (await _call(client, "PUT", "/me/password", member, 403, **body))["code"] == "forbidden"
+    assert (await _call(client, "PUT", "/me/password", staff, 403, **body))["code"] == "forbidden"
+    short = await _call(client, "PUT", "/me/password", admin, 422, **{**body, "password": "short"})
+    assert short["errors"][0]["loc"][-1] == "password"
+    assert await _call(client, "PUT", "/me/password", admin, **body) == {"username": "unit-admin-1",
+                                                                       "sessions_ended": False}
+    # The same person by password now: the API's login and the console's.
+    login = await _call(client, "POST", "/auth/login", None, **body)
+    assert login["token"]
+    csrf = await _login_form(client)
+    resp = await client.post("/console/login", data={"csrf": csrf, **body}, allow_redirects=False)
+    assert resp.status == 303, await resp.text()
+    assert (await client.get(f"/console/units/{unit.id}")).status == 200
+    # Changing it needs the current one, and ends every session (the mini-program's too).
+    again = {"username": "unit-admin-1", "password": "another-passphrase"}
+    r = await _call(client, "PUT", "/me/password", admin, 403, **again)
+    assert r["code"] == "current_password_wrong"
+    r = await _call(client, "PUT", "/me/password", admin, **{**again, "current_password": body["password"]})
+    assert r["sessions_ended"] is True
+    assert (await client.get("/api/v1/me", headers=bearer(admin))).status == 401
+    other = city.units[city.zones[0].id][1]
+    other_admin = await wechat_login(client, city.admins[other.id].openid or "")
+    taken = await _call(client, "PUT", "/me/password", other_admin, 409, **again)
+    assert taken["code"] == "username_taken"
+    entries = await AuditEntry.filter(action="member.password_set").order_by("id")
+    assert [(e.target_id, e.detail["changed"]) for e in entries] == [(city.admins[unit.id].id, False),
+                                                                      (city.admins[unit.id].id, True)]
