@@ -2,7 +2,9 @@
 
 - `GET /hello`: a bare aiohttp app, one handler, a small JSON object (the cost of HTTP alone);
 - `POST /counter/{id}`: one raw asyncpg single-row `UPDATE bench_counter SET n = n + 1` through
-  an asyncpg pool as large as zonehub's (the cost of HTTP plus one SQL round trip, no ORM);
+  an asyncpg pool as large as zonehub's (the cost of HTTP plus one SQL round trip, no ORM),
+  first spread over 1,000 rows, then all on one row (requests queue on its lock, as sign-ups to
+  one activity do on the activity's row);
 - `POST /txn/{id}`: one raw asyncpg transaction through the same pool: INSERT an order-like row
   into `bench_order`, then the same single-row UPDATE, then COMMIT (four round trips: BEGIN,
   INSERT, UPDATE, COMMIT). The floor of a money write such as paying an order and moving its
@@ -32,6 +34,7 @@ from bench.loadgen import Request
 
 LABEL = "bare aiohttp JSON handler"
 UPDATE_LABEL = "raw asyncpg single-row UPDATE"
+HOT_LABEL = "raw asyncpg UPDATE of one hot row (every request the same row)"
 TXN_LABEL = "raw asyncpg transaction: INSERT + UPDATE"
 PATH = "/hello"
 UPDATE_PATH = "/counter/{id}"
@@ -138,6 +141,9 @@ async def run(ctx: Context) -> list[Result]:
     # Consecutive requests hit different rows, as the figures' requests hit different members.
     requests = [Request("POST", URL(f"{base}/counter/{i}")) for i in range(1, COUNTER_ROWS + 1)]
     results.append(await ctx.measure(UPDATE_LABEL, requests))
+    # Every sign-up to one activity locks that activity's row, so they queue on it as these do:
+    # the floor of a path serialised on one row (what the spread UPDATE above never waits for).
+    results.append(await ctx.measure(HOT_LABEL, [Request("POST", URL(f"{base}/counter/1"))]))
     return results
 
 

@@ -1,5 +1,6 @@
-"""Authenticated `GET /api/v1/me`: the token check (one SQL row and the Redis deny-list) plus the
-member with unit and zone (one SQL join), for 64 demo members spread over the connections."""
+"""Authenticated `GET /api/v1/me`: the token check and one Redis MGET (deny-list and session
+generation); the member's facts and profile come from the API process's cache once warm (one
+SQL row and one SQL join when not), for 64 demo members spread over the connections."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import asyncio
 from bench.figure import Context, Figure, Result, SetupFailed
 from bench.loadgen import Request
 
-LABEL = "GET /api/v1/me (auth + 2 SQL)"
+LABEL = "GET /api/v1/me (token + one Redis MGET; member and profile cached per process)"
 MEMBERS = 64
 
 

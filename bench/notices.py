@@ -41,7 +41,8 @@ BASELINE_MESSAGES = 20_000
 POLL_S = 0.25
 TIMEOUT_S = 240.0
 WORKER_READY_S = 30.0
-HEALTH_KEY = "zonehub:queue:health-check"  # tasks.worker.WorkerSettings.health_check_key
+WORKER_NAME = "bench-notices"
+HEALTH_KEY = f"zonehub:queue:health-check:{WORKER_NAME}"  # tasks.worker.health_check_key
 DEFAULT_APPID, DEFAULT_SECRET = "wx-zonehub-demo", "zonehub-demo-secret"  # services.settings
 
 
@@ -65,10 +66,10 @@ async def populate(conn: asyncpg.Connection) -> tuple[int, int]:
     add = max(0, MEMBERS - have)
     now = datetime.now(UTC)
     await conn.copy_records_to_table(
-        "member", columns=["unit_id", "name", "phone", "role", "openid", "token_version",
-                           "is_active", "created_at", "updated_at"],
-        records=[(units[n % len(units)], f"压测成员{n}", f"19{n:09d}", "member", f"bench-{n}", 0,
-                  True, now, now) for n in range(add)])
+        "member", columns=["unit_id", "name", "phone", "role", "position", "openid",
+                           "token_version", "is_active", "created_at", "updated_at"],
+        records=[(units[n % len(units)], f"压测成员{n}", f"19{n:09d}", "member", "member",
+                  f"bench-{n}", 0, True, now, now) for n in range(add)])
     await conn.execute(
         "INSERT INTO subscription_grant (member_id, template_id, available, accepted_total, "
         "rejected_total, updated_at) SELECT id, $1, 1, 1, 0, now() FROM member "
@@ -88,7 +89,8 @@ async def start_worker(ctx: Context) -> None:
     redis = aioredis.Redis.from_url(ctx.stack.redis_url)
     try:
         await redis.delete(HEALTH_KEY)
-        proc = ctx.spawn("worker", [*zonehub_command(), "worker"])
+        proc = ctx.stack.processes.spawn("worker", [*zonehub_command(), "worker"],
+                                         env={**ctx.stack.env, "ZONEHUB_WORKER_NAME": WORKER_NAME})
         deadline = time.monotonic() + WORKER_READY_S
         while not await redis.exists(HEALTH_KEY):
             if proc.poll() is not None:

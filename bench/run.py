@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from bench import baseline, checkins, escalation, funds, me, notices, signups
+from bench import baseline, checkins, dues_day, escalation, funds, me, notices, signups
 from bench.figure import Context, Figure, Result
 from bench.report import (
     document,
@@ -39,9 +39,12 @@ from bench.stack import RESULTS_DIR, StackError, open_stack
 
 # funds before notices: notices leaves its `zonehub worker` (and its crons) running to the end.
 FIGURES: list[Figure] = [me.FIGURE, signups.FIGURE, checkins.FIGURE, escalation.FIGURE,
-                         funds.FIGURE, notices.FIGURE]
+                         funds.FIGURE, notices.FIGURE, dues_day.FIGURE]
+#: Figures run only when named with --only (they take minutes).
+OPT_IN: set[str] = {dues_day.FIGURE.name}
 #: The SQL baseline a figure's rows are compared with, when not the single-row UPDATE.
-SQL_BASELINES: dict[str, str] = {funds.FIGURE.name: baseline.TXN_LABEL}
+SQL_BASELINES: dict[str, str] = {funds.FIGURE.name: baseline.TXN_LABEL,
+                                 dues_day.FIGURE.name: baseline.TXN_LABEL}
 
 LATEST = RESULTS_DIR / "latest.json"
 SERVER_LOG_LINES = 40
@@ -53,6 +56,7 @@ class Options:
     connections: int
     warmup_s: float
     only: list[str]
+    api_workers: int = 1
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -65,16 +69,21 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
                         help="seconds of unmeasured load first")
     parser.add_argument("--only", action="append", choices=names, metavar="NAME", default=[],
                         help=f"run only this figure (repeatable; the baseline always runs): "
-                             f"{', '.join(names)}")
+                             f"{', '.join(names)}; without --only every figure but the "
+                             f"opt-in {', '.join(sorted(OPT_IN))}")
+    parser.add_argument("--api-workers", type=int, default=1,
+                        help="API processes (zonehub serve --workers N)")
     args = parser.parse_args(argv)
-    if args.duration <= 0 or args.connections < 1 or args.warmup < 0:
-        parser.error("--duration must be > 0, --connections >= 1, --warmup >= 0")
+    if args.duration <= 0 or args.connections < 1 or args.warmup < 0 or args.api_workers < 1:
+        parser.error("--duration must be > 0, --connections >= 1, --warmup >= 0, --api-workers >= 1")
     return Options(duration_s=args.duration, connections=args.connections,
-                   warmup_s=args.warmup, only=args.only)
+                   warmup_s=args.warmup, only=args.only, api_workers=args.api_workers)
 
 
 def selected(opts: Options) -> list[Figure]:
-    return [f for f in FIGURES if not opts.only or f.name in opts.only]
+    if opts.only:
+        return [f for f in FIGURES if f.name in opts.only]
+    return [f for f in FIGURES if f.name not in OPT_IN]
 
 
 async def run_figure(ctx: Context, figure: Figure) -> list[Result]:
@@ -126,7 +135,7 @@ async def bench(opts: Options, *, event_loop: str) -> int:
     """Run everything; print the table; the exit status."""
     _cancel_on_sigterm()
     print("bench: preparing database, Redis and servers …", file=sys.stderr, flush=True)
-    async with open_stack() as stack, aiohttp.ClientSession() as session:
+    async with open_stack(api_workers=opts.api_workers) as stack, aiohttp.ClientSession() as session:
         ctx = Context(stack=stack, session=session, connections=opts.connections,
                       duration_s=opts.duration_s, warmup_s=opts.warmup_s)
         results = await run_figure(ctx, baseline.FIGURE)

@@ -253,7 +253,7 @@ async def _storage() -> tuple[str, str, str, str]:
 
 
 @asynccontextmanager
-async def open_stack() -> AsyncIterator[Stack]:
+async def open_stack(*, api_workers: int = 1) -> AsyncIterator[Stack]:
     """Fresh storage, migrate + demo, then fake WeChat, API and baseline; all stopped on exit."""
     database_url, redis_url, kind, redis_version = await _storage()
     wechat_port, api_port, baseline_port = free_port(), free_port(), free_port()
@@ -272,7 +272,8 @@ async def open_stack() -> AsyncIterator[Stack]:
         await procs.run_once("demo", [*zonehub, "demo"], env=env)
         procs.spawn("fake-wechat", [*zonehub, "fake-wechat", "--port", str(wechat_port),
                                     "--pay-keys", str(keys_dir)], env=env)
-        procs.spawn("serve", [*zonehub, "serve", "--port", str(api_port)], env=env)
+        procs.spawn("serve", [*zonehub, "serve", "--port", str(api_port),
+                              "--workers", str(api_workers)], env=env)
         procs.spawn("baseline", [sys.executable, "-m", "bench.baseline", "--port",
                                  str(baseline_port)], env=env)
         baseline_url = f"http://127.0.0.1:{baseline_port}/hello"

@@ -72,6 +72,7 @@ class Activity(Model):
     confirmed = fields.IntField(default=0)
     waitlisted = fields.IntField(default=0)
     checked_in = fields.IntField(default=0)
+    queue_seq = fields.IntField(default=0, description="the last waitlist number given (Signup.queue_seq)")
     checkin_secret = fields.CharField(max_length=64)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
@@ -116,6 +117,7 @@ class Signup(Model):
     queued_at = fields.DatetimeField(description="first come, first served order")
     confirmed_at = fields.DatetimeField(null=True)
     cancelled_at = fields.DatetimeField(null=True)
+    queue_seq = fields.IntField(null=True, description="waitlist order, numbered by the activity's counter when queued")
     signed_up_by: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
         "models.Member", related_name=False, null=True, on_delete=fields.SET_NULL, description="a unit admin who signed up the member")
     signed_up_by_id: int | None
@@ -124,7 +126,7 @@ class Signup(Model):
     class Meta:
         table = "signup"
         unique_together = (("activity", "member"),)
-        indexes = (("activity_id", "status", "queued_at"),)
+        indexes = (("activity_id", "status", "queued_at"), ("activity_id", "status", "queue_seq"))
 
 
 class Checkin(Model):

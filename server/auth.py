@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from server.keys import AUTH
+from server.keys import AUTH, CLIENT_ADDRESS
 from server.routing import Access, Router
 from server.schemas.auth import (
     BindIn,
@@ -16,8 +16,9 @@ from server.schemas.auth import (
     TokenOut,
     WeChatLoginIn,
 )
+from server.schemas.admin import OwnPasswordIn, OwnPasswordOut
 from server.schemas.common import OkOut
-from services import auth, errors
+from services import admin, auth, errors
 from services.auth import Principal
 
 router = Router()
@@ -55,7 +56,7 @@ async def login_password(request: web.Request, *, body: PasswordLoginIn) -> Any:
     """Five failures a minute for one account from one address, or twenty from one address over
     any accounts, answer 429 `rate_limited` with Retry-After."""
     member = await request.app[AUTH].login_password(username=body.username, password=body.password,
-                                                    address=request.remote or "unknown")
+                                                    address=request[CLIENT_ADDRESS])
     return request.app[AUTH].session(member)
 
 
@@ -69,4 +70,12 @@ async def logout(request: web.Request, *, principal: Principal) -> dict[str, Any
 @router.route("GET", "/me", access=Access.MEMBER, response=MeOut,
               summary="My profile: unit, zone, roles, and whether my unit is on duty", tags=["me"])
 async def me(request: web.Request, *, principal: Principal) -> Any:
-    return await auth.profile(principal)
+    return await request.app[AUTH].profile(principal)
+
+
+@router.route("PUT", "/me/password", access=Access.UNIT_ADMIN, body=OwnPasswordIn, response=OwnPasswordOut,
+              summary="A unit admin sets their own username and password (the console at a desk)",
+              tags=["me"], errors=[errors.UsernameTaken, errors.CurrentPasswordWrong])
+async def set_own_password(request: web.Request, *, principal: Principal, body: OwnPasswordIn) -> Any:
+    """Staff are refused (403): the committee manages their passwords (`/staff/{id}/reset-password`)."""
+    return await admin.set_own_password(principal, **body.model_dump())

@@ -162,7 +162,9 @@ async def list_activities(principal: Principal, *, zone_id: int | None, kind: st
 
 
 async def get_for(principal: Principal, activity_id: int) -> View:
-    """One activity with the caller's own sign-up, waitlist place and check-in."""
+    """One activity with the caller's own sign-up, waitlist place and check-in, and its record
+    (minutes and photos) for those who may read it."""
+    from services import records
     from services.signups import waitlist_position
 
     activity = await get_or_raise(activity_id)
@@ -170,7 +172,8 @@ async def get_for(principal: Principal, activity_id: int) -> View:
     mine = await Signup.get_or_none(activity_id=activity.id, member_id=principal.member_id)
     checked = await Checkin.exists(activity_id=activity.id, member_id=principal.member_id)
     return View(activity, my_status=mine.status.value if mine else None,
-                my_position=await waitlist_position(mine) if mine else None, my_checked_in=checked)
+                my_position=await waitlist_position(mine) if mine else None, my_checked_in=checked,
+                record=await records.for_activity(principal, activity))
 
 
 # -- create, edit, cancel ------------------------------------------------------------------------

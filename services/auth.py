@@ -3,11 +3,19 @@
 A token carries the member id, the member's `token_version` and a `jti`. Logout puts the jti
 on a Redis deny-list until the token would expire; a role change bumps `token_version`, which
 revokes every token the member holds.
+
+No database round trip per request: each process keeps what a principal is (role, unit, zone,
+version, active, a liaison's zones) and the `/me` answer for `CACHE_TTL_S`, tagged with the
+session generation — a Redis counter (`auth-gen`) that every change of those facts moves on
+after its commit (`sessions_changed`). The revocation check reads the generation in the same
+command (one MGET), so one Redis round trip per request sees a logout, a role change, a disabled
+account or a move at once in every process; an entry made under an older generation is read again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -20,7 +28,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from tortoise.expressions import F
 
 from models.org import Member, Role, Unit
-from services import clock, tokens
+from services import clock, privacy, tokens
 from services.db import fetch_rows
 from services.errors import (
     AccountDisabled,
@@ -44,6 +52,10 @@ _PRINCIPAL_SQL = (
     "SELECT m.role, m.unit_id, u.zone_id, m.token_version, m.is_active FROM member m "
     "LEFT JOIN unit u ON u.id = m.unit_id WHERE m.id = $1")
 _LIAISON_ZONES_SQL = "SELECT zone_id FROM liaison WHERE member_id = $1"
+CACHE_TTL_S = 5.0
+_CACHE_MAX = 100_000
+GENERATION_KEY = key("auth-gen")
+log = logging.getLogger("zonehub.auth")
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 _DUMMY_HASH = _hasher.hash("zonehub-dummy-password")
 
@@ -83,6 +95,60 @@ class Principal:
         return self.is_committee or (zone_id is not None and zone_id in self.liaison_zone_ids)
 
 
+@dataclass(slots=True)
+class _Cached:
+    """What the database said of a member, under session generation `gen`, at `at` (monotonic
+    seconds) and `clock_at` (the service clock, so a test that moves it reads again)."""
+
+    gen: str | None
+    at: float
+    clock_at: float
+    row: tuple[Any, ...]
+    zones: frozenset[int]
+    profile: dict[str, Any] | None = None
+    profile_until: float = 0.0  # the service clock's moment the answer changes (a rotation ends)
+
+    def fresh(self, gen: str | None, now: float, clock_now: float) -> bool:
+        return (self.gen == gen and now - self.at < CACHE_TTL_S
+                and 0 <= clock_now - self.clock_at < CACHE_TTL_S)
+
+
+_generation_clients: list[aioredis.Redis] = []
+
+
+def register_generation_client(client: aioredis.Redis) -> None:
+    """The app's Redis, for `sessions_changed` in this process (server/app.py)."""
+    _generation_clients.append(client)
+
+
+def unregister_generation_client(client: aioredis.Redis) -> None:
+    if client in _generation_clients:
+        _generation_clients.remove(client)
+
+
+async def sessions_changed() -> None:
+    """After a commit that changes what a session holds (role, version, active, unit, a
+    liaison's zones, the profile `/me` shows): every process reads its members again. Without
+    an app in this process (the worker, the CLI) a client is made from the settings; a Redis
+    that cannot be told leaves the caches to expire (`CACHE_TTL_S`)."""
+    try:
+        if _generation_clients:
+            await _generation_clients[-1].incr(GENERATION_KEY)
+            return
+        from services.redis import create_redis
+        from services.settings import get_settings
+
+        settings = get_settings()
+        if settings.redis_url:
+            client = create_redis(settings)
+            try:
+                await client.incr(GENERATION_KEY)
+            finally:
+                await client.aclose()
+    except Exception:  # the change stands; caches catch up within CACHE_TTL_S
+        log.warning("could not move the session generation on", exc_info=True)
+
+
 class Auth:
     """Auth operations bound to settings, Redis and WeChat (one per process)."""
 
@@ -92,6 +158,7 @@ class Auth:
         self.wechat = wechat
         secret = settings.secret_key.get_secret_value()
         self._session_key = tokens.derive_key(secret, "session")
+        self._cache: dict[int, _Cached] = {}
 
     # -- tokens -----------------------------------------------------------------------------
 
@@ -120,18 +187,53 @@ class Auth:
                                             str(claims["jti"]), int(claims["exp"]))
         except (tokens.BadSignature, tokens.Expired, KeyError, TypeError, ValueError):
             raise TokenInvalid() from None
-        revoked, rows = await asyncio.gather(
-            self.redis.exists(key("revoked", jti)), fetch_rows(_PRINCIPAL_SQL, member_id))
-        if revoked or not rows:
+        # One command, not a pipeline of two: the same round trip, ~15 % less of redis-py's CPU.
+        revoked, gen = await self.redis.mget(key("revoked", jti), GENERATION_KEY)
+        if revoked:
             raise TokenInvalid()
-        role, unit_id, zone_id, token_version, is_active = tuple(rows[0])
+        cached = await self._member(member_id, gen)
+        if cached is None:
+            raise TokenInvalid()
+        role, unit_id, zone_id, token_version, is_active = cached.row
         if token_version != version or not is_active:
             raise TokenInvalid()
-        zones: frozenset[int] = frozenset()
-        if role == Role.LIAISON:
-            zones = frozenset(r[0] for r in await fetch_rows(_LIAISON_ZONES_SQL, member_id))
         return Principal(member_id=member_id, role=Role(role), unit_id=unit_id, zone_id=zone_id,
-                         jti=jti, exp=exp, liaison_zone_ids=zones)
+                         jti=jti, exp=exp, liaison_zone_ids=cached.zones)
+
+    async def _member(self, member_id: int, gen: str | None) -> _Cached | None:
+        """The member's principal facts: this process's copy when made under this generation
+        and young enough, else read again (the generation was read before the database)."""
+        now, clock_now = time.monotonic(), clock.now().timestamp()
+        cached = self._cache.get(member_id)
+        if cached is not None and cached.fresh(gen, now, clock_now):
+            return cached
+        rows = await fetch_rows(_PRINCIPAL_SQL, member_id)
+        if not rows:
+            self._cache.pop(member_id, None)
+            return None
+        row = tuple(rows[0])
+        zones: frozenset[int] = frozenset()
+        if row[0] == Role.LIAISON:
+            zones = frozenset(r[0] for r in await fetch_rows(_LIAISON_ZONES_SQL, member_id))
+        if len(self._cache) >= _CACHE_MAX:
+            self._cache.clear()
+        cached = self._cache[member_id] = _Cached(gen, now, clock_now, row, zones)
+        return cached
+
+    async def profile(self, principal: Principal) -> dict[str, Any]:
+        """`/me`, kept with the principal's facts (same generation, same age limit)."""
+        cached = self._cache.get(principal.member_id)
+        clock_now = clock.now().timestamp()
+        if cached is not None and cached.profile is not None and clock_now < cached.profile_until \
+                and cached.fresh(cached.gen, time.monotonic(), clock_now):
+            return cached.profile
+        answer, changes_at = await _profile(principal)
+        if cached is not None:
+            cached.profile = answer
+            if isinstance(changes_at, str):  # SQLite answers raw SQL with text
+                changes_at = datetime.fromisoformat(changes_at)
+            cached.profile_until = changes_at.timestamp() if changes_at else float("inf")
+        return answer
 
     async def logout(self, principal: Principal) -> None:
         ttl = max(1, principal.exp - int(time.time()))
@@ -228,8 +330,10 @@ class Auth:
         return member
 
 
-def member_view(member: Member) -> View:
-    return View(member, wechat_bound=member.openid is not None)
+def member_view(member: Member, viewer: Principal | None = None) -> View:
+    """`viewer` None: the member themself (their session)."""
+    return View(member, wechat_bound=member.openid is not None,
+                phone=privacy.phone_for(viewer, member_id=member.id, unit_id=member.unit_id, phone=member.phone))
 
 
 _PROFILE_SQL = (
@@ -244,6 +348,11 @@ _PROFILE_SQL = (
 async def profile(principal: Principal) -> dict[str, Any]:
     """`/me`: who I am, my unit and zone, my roles, and whether my unit is on duty now (or my
     zone has no rotation at all) — one query, with the zone's rotation now joined."""
+    return (await _profile(principal))[0]
+
+
+async def _profile(principal: Principal) -> tuple[dict[str, Any], datetime | None]:
+    """`/me` and when it changes by itself: the end of the zone's rotation now."""
     from services import access
 
     rows = await fetch_rows(_PROFILE_SQL, principal.member_id, clock.now())
@@ -267,7 +376,7 @@ async def profile(principal: Principal) -> dict[str, Any]:
     return {"id": principal.member_id, "name": name, "phone": phone, "roles": roles,
             "unit": {"id": unit_id, "name": unit_name} if unit_id is not None else None,
             "zone": {"id": zone_id, "name": zone_name} if zone_id is not None else None,
-            "duty": duty_out, "liaison_zone_ids": liaison_zones}
+            "duty": duty_out, "liaison_zone_ids": liaison_zones}, ends_at
 
 
 # -- passwords and roles ----------------------------------------------------------------------
@@ -297,6 +406,7 @@ async def set_password(*, username: str, password: str | None = None, only_if_di
     password = password or secrets.token_urlsafe(12)
     await Member.filter(id=member.id).update(password_hash=await asyncio.to_thread(hash_password, password),
                                              token_version=F("token_version") + 1)
+    await sessions_changed()
     return password
 
 
@@ -306,6 +416,7 @@ async def set_role(*, member_id: int, role: Role) -> None:
         role=role, token_version=F("token_version") + 1)
     if not updated:
         raise NotFound()
+    await sessions_changed()
 
 
 def member_roles(principal_role: Role) -> list[str]:

@@ -42,12 +42,16 @@ async def create_campaign(principal: Principal, *, kind: CampaignKind, title: st
 
 
 def visible(principal: Principal, campaign: Campaign) -> bool:
+    return visible_in(principal, campaign.state, campaign.zone_ids)
+
+
+def visible_in(principal: Principal, state: CampaignState, zone_ids: list[int]) -> bool:
+    """Whether a drive in `state` for the audience `zone_ids` is the caller's to see."""
     if principal.is_committee:
         return True
-    if campaign.state is CampaignState.DRAFT:
+    if state is CampaignState.DRAFT:
         return False
-    return not campaign.zone_ids or principal.zone_id in campaign.zone_ids or any(
-        principal.governs(z) for z in campaign.zone_ids)
+    return not zone_ids or principal.zone_id in zone_ids or any(principal.governs(z) for z in zone_ids)
 
 
 async def get_campaign(principal: Principal, campaign_id: int) -> Campaign:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+from tortoise import connections
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
@@ -26,10 +28,12 @@ from models.activities import (
 )
 from models.org import Member
 from services import clock, passes
-from services.activities import check_can_see, get_or_raise, get_organised
+from services.activities import check_can_see, get_organised
 from services.auth import Principal
+from services.db import fetch_rows
 from services.errors import (
     ActivityCancelled,
+    ActivityNotFound,
     CheckinClosed,
     CheckinCodeExpired,
     CheckinCodeForged,
@@ -100,10 +104,49 @@ def _recorded(row: Checkin, first_time: bool) -> Recorded:
     return Recorded(row.activity_id, row.member_id, row.checked_in_at, row.walk_in, first_time)
 
 
+# PostgreSQL: a check-in in one statement — the member's sign-up read, the row inserted unless
+# one stands (unique activity + member), the activity's counter moved only by a row written.
+_CHECKIN_PG = """
+WITH s AS (
+    SELECT status AS s_status FROM signup WHERE activity_id = $1 AND member_id = $2
+), ins AS (
+    INSERT INTO checkin (activity_id, member_id, unit_id, method, walk_in, checked_in_at,
+                         scanned_by_id, nonce, lat, lng)
+    SELECT $1, $2, $3::int, $4, NOT EXISTS (SELECT 1 FROM s WHERE s_status = 'confirmed'),
+           $5::timestamptz, $6::int, $7::varchar, $8::float8, $9::float8
+    WHERE $10::bool OR EXISTS (SELECT 1 FROM s WHERE s_status = 'confirmed')
+    ON CONFLICT (activity_id, member_id) DO NOTHING
+    RETURNING checked_in_at AS c_at, walk_in AS c_walk_in
+), upd AS (
+    UPDATE activity SET checked_in = checked_in + 1 FROM ins WHERE activity.id = $1
+)
+SELECT c_at, c_walk_in, (SELECT s_status FROM s) AS s_status FROM (SELECT 1) AS one
+LEFT JOIN ins ON TRUE
+"""
+
+
+async def _record_one_statement(activity: Activity, *, member_id: int, unit_id: int | None,
+                                method: CheckinMethod, at: datetime, scanned_by: int | None,
+                                nonce: str | None, lat: float | None, lng: float | None) -> Recorded:
+    [(c_at, c_walk_in, s_status)] = await fetch_rows(
+        _CHECKIN_PG, activity.id, member_id, unit_id, method.value, at, scanned_by, nonce, lat, lng,
+        activity.walk_ins)
+    if c_at is not None:
+        return Recorded(activity.id, member_id, c_at, c_walk_in, True)
+    existing = await Checkin.get_or_none(activity_id=activity.id, member_id=member_id)
+    if existing is not None:
+        return _recorded(existing, False)
+    raise Waitlisted() if s_status == SignupStatus.WAITLISTED.value else NotSignedUp()
+
+
 async def _record(activity: Activity, *, member_id: int, unit_id: int | None, method: CheckinMethod,
                   at: datetime, scanned_by: int | None = None, nonce: str | None = None,
                   lat: float | None = None, lng: float | None = None) -> Recorded:
     """Count a member once: a confirmed sign-up, or a walk-in where the activity allows them."""
+    if connections.get("default").capabilities.dialect == "postgres":
+        return await _record_one_statement(activity, member_id=member_id, unit_id=unit_id,
+                                           method=method, at=at, scanned_by=scanned_by,
+                                           nonce=nonce, lat=lat, lng=lng)
     existing = await Checkin.get_or_none(activity_id=activity.id, member_id=member_id)
     if existing is not None:
         return _recorded(existing, False)
@@ -123,11 +166,48 @@ async def _record(activity: Activity, *, member_id: int, unit_id: int | None, me
         return _recorded(await Checkin.get(activity_id=activity.id, member_id=member_id), False)
 
 
+@dataclass(frozen=True, slots=True)
+class _Venue:
+    """What a venue-code check-in reads of its activity, in one hand-written query."""
+
+    id: int
+    zone_id: int | None
+    audience: dict[str, Any]
+    status: ActivityStatus
+    checkin_opens_at: datetime
+    checkin_closes_at: datetime
+    checkin_secret: str
+    radius_m: int | None
+    lat: float | None
+    lng: float | None
+    walk_ins: bool
+
+
+_VENUE_SQL = ("SELECT id, zone_id, audience, status, checkin_opens_at, checkin_closes_at, "
+              "checkin_secret, radius_m, lat, lng, walk_ins FROM activity WHERE id = $1")
+
+
+def _moment(value: Any) -> datetime:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value  # SQLite: text
+
+
+async def _venue(activity_id: int) -> _Venue:
+    rows = await fetch_rows(_VENUE_SQL, activity_id)
+    if not rows:
+        raise ActivityNotFound(activity_id=activity_id)
+    (row_id, zone_id, audience, status, opens, closes, secret, radius_m, lat, lng,
+     walk_ins) = rows[0]
+    return _Venue(row_id, zone_id,
+                  orjson.loads(audience) if isinstance(audience, str | bytes) else audience or {},
+                  ActivityStatus(status), _moment(opens), _moment(closes), secret, radius_m, lat,
+                  lng, bool(walk_ins))
+
+
 async def checkin_with_code(principal: Principal, *, activity_id: int, token: str,
                             lat: float | None, lng: float | None) -> Recorded:
     """A member checks in with the venue code; an activity they may not see is not found.
     Repeating it is not an error and counts once (first_time false)."""
-    activity = await get_or_raise(activity_id)
+    activity: Any = await _venue(activity_id)
     await check_can_see(principal, activity)
     now = clock.now()
     _check_window(activity, now)

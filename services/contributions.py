@@ -7,6 +7,7 @@ moves the money: one small query, whatever the number of payments.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -18,10 +19,11 @@ from models.funds import CampaignState, Channel, Contribution, ContributionStatu
 from models.org import Member, Unit
 from services import audit, clock
 from services.auth import Principal
-from services.campaigns import get_campaign, lock_unbooked
+from services.campaigns import get_campaign, lock_unbooked, visible_in
 from services.db import fetch_rows
 from services.errors import (
     AlreadyReversed,
+    CampaignNotFound,
     CampaignNotOpen,
     ContributionNotFound,
     Forbidden,
@@ -164,11 +166,21 @@ async def campaign_contributions(principal: Principal, *, campaign_id: int, unit
     return await query.order_by("-id").limit(limit).select_related("campaign")
 
 
+_TOTAL_COLUMNS = (
+    "t.unit_id, u.name AS unit_name, t.zone_id, z.name AS zone_name, t.online_fen, "
+    "t.online_count, t.offline_fen, t.offline_count, t.refunded_fen, t.refund_count")
 _TOTALS = (
-    "SELECT t.unit_id, u.name AS unit_name, t.zone_id, z.name AS zone_name, t.online_fen, "
-    "t.online_count, t.offline_fen, t.offline_count, t.refunded_fen, t.refund_count "
+    f"SELECT {_TOTAL_COLUMNS} "
     "FROM campaign_total t JOIN unit u ON u.id = t.unit_id LEFT JOIN zone z ON z.id = t.zone_id "
     "WHERE t.campaign_id = $1")
+#: The drive (what `visible` and the answer need) and its per-unit running rows, one query:
+#: the campaign by its key, its totals by the (campaign_id, unit_id) unique index.
+_DRIVE_TOTALS = (
+    f"SELECT c.title AS c_title, c.state AS c_state, c.target_fen AS c_target, "
+    f"c.zone_ids AS c_zone_ids, {_TOTAL_COLUMNS} "
+    "FROM campaign c LEFT JOIN campaign_total t ON t.campaign_id = c.id "
+    "LEFT JOIN unit u ON u.id = t.unit_id LEFT JOIN zone z ON z.id = t.zone_id "
+    "WHERE c.id = $1")
 
 
 @dataclass(slots=True)
@@ -205,12 +217,13 @@ class Tally:
                 "refund_count": self.refund_count}
 
 
-async def _tallies(campaign_id: int) -> tuple[Tally, list[dict[str, Any]], list[dict[str, Any]]]:
-    """The drive's money overall, by zone and by unit (ranked), from its per-unit running rows."""
+def _tally_rows(rows: list[Any]) -> tuple[Tally, list[dict[str, Any]], list[dict[str, Any]]]:
+    """The drive's money overall, by zone and by unit (ranked), from its per-unit running rows
+    (unit_id, unit_name, zone_id, zone_name, the six sums)."""
     everything = Tally()
     zones: dict[int | None, tuple[str | None, Tally]] = {}
     units: list[dict[str, Any]] = []
-    for (unit_id, unit_name, zone_id, zone_name, *money) in await fetch_rows(_TOTALS, campaign_id):
+    for (unit_id, unit_name, zone_id, zone_name, *money) in rows:
         tally = Tally(*money)
         everything.add(tally)
         zones.setdefault(zone_id, (zone_name, Tally()))[1].add(tally)
@@ -219,25 +232,43 @@ async def _tallies(campaign_id: int) -> tuple[Tally, list[dict[str, Any]], list[
     return everything, _ranked(by_zone, "zone_name"), _ranked(units, "unit_name")
 
 
+async def _tallies(campaign_id: int) -> tuple[Tally, list[dict[str, Any]], list[dict[str, Any]]]:
+    return _tally_rows(await fetch_rows(_TOTALS, campaign_id))
+
+
+async def _drive_tallies(principal: Principal, campaign_id: int
+                         ) -> tuple[tuple[str, str, int | None], Tally, list[dict[str, Any]],
+                                    list[dict[str, Any]]]:
+    """(title, state, target_fen) of a drive the caller may see, and its tallies: one query,
+    no ORM row. CampaignNotFound when it does not exist or is not the caller's to see."""
+    rows = await fetch_rows(_DRIVE_TOTALS, campaign_id)
+    if not rows:
+        raise CampaignNotFound()
+    title, state, target, zone_ids = rows[0][:4]
+    if isinstance(zone_ids, (str, bytes)):  # JSON as text (asyncpg without a codec, SQLite)
+        zone_ids = json.loads(zone_ids)
+    if not visible_in(principal, CampaignState(state), zone_ids or []):
+        raise CampaignNotFound()
+    money = [row[4:] for row in rows if row[4] is not None]  # the LEFT JOIN's empty row
+    return (title, state, target), *_tally_rows(money)
+
+
 async def totals(principal: Principal, campaign_id: int) -> dict[str, Any]:
     """Total, count, progress toward the target, by zone and by unit (ranked)."""
-    campaign = await get_campaign(principal, campaign_id)
-    everything, by_zone, by_unit = await _tallies(campaign.id)
-    target = campaign.target_fen
-    return {"campaign_id": campaign.id, "title": campaign.title, "state": campaign.state.value,
+    (title, state, target), everything, by_zone, by_unit = await _drive_tallies(principal, campaign_id)
+    return {"campaign_id": campaign_id, "title": title, "state": state,
             "target_fen": target, "progress": round(everything.total_fen / target, 4) if target else None,
             **everything.as_dict(), "by_zone": by_zone, "by_unit": by_unit}
 
 
 async def leaderboard(principal: Principal, campaign_id: int, *, by: str, limit: int) -> dict[str, Any]:
     """Units or zones ranked by what they gave (equal totals share a rank)."""
-    campaign = await get_campaign(principal, campaign_id)
-    _, by_zone, by_unit = await _tallies(campaign.id)
+    _, _, by_zone, by_unit = await _drive_tallies(principal, campaign_id)
     name = "unit" if by == "unit" else "zone"
     rows = [{"rank": r["rank"], "id": r[f"{name}_id"], "name": r[f"{name}_name"],
              "zone_id": r["zone_id"], "total_fen": r["total_fen"], "count": r["count"]}
             for r in (by_unit if by == "unit" else by_zone)[:limit]]
-    return {"campaign_id": campaign.id, "by": by, "rows": rows}
+    return {"campaign_id": campaign_id, "by": by, "rows": rows}
 
 
 async def net_total(campaign_id: int) -> int:

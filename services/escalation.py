@@ -7,7 +7,8 @@ hours may be overridden per item. An assignment's ladder is a pointer (`next_ste
 `EscalationEvent` row is inserted: unique per (assignment, step), so whichever worker inserts it
 fires the step and every other one finds it taken. The row, the pointer's advance and the inbox
 messages commit in one transaction, so a worker that dies midway leaves the step due for the next
-scan. Submitting or accepting clears the pointer, which stops the ladder; returning re-arms it at
+scan. A batch of due steps fires with one INSERT of events and one UPDATE of pointers
+(PostgreSQL). Submitting or accepting clears the pointer, which stops the ladder; returning re-arms it at
 the first step not yet fired.
 """
 
@@ -26,6 +27,7 @@ from tortoise.transactions import in_transaction
 from models.org import Liaison, Member, Role, Rotation, Unit
 from models.supervision import Assignment, AssignmentState, EscalationEvent, Step, SupervisionItem
 from services import clock, inbox
+from services.db import fetch_rows
 
 S = AssignmentState
 DEFAULT_LADDER: dict[str, int] = {"remind_before_h": 48, "liaison_after_h": 24, "committee_after_h": 72}
@@ -75,17 +77,23 @@ class ScanResult:
     batches: int = 0
 
 
+#: The steps due at $1, oldest first: one range scan of the index on next_step_at that stops
+#: after $2 entries (stopped ladders have no next_step_at). Ordered by the indexed column alone:
+#: a tie-breaker would make PostgreSQL sort every due row before the limit. Hand-written (the
+#: cron runs it every minute and after every batch): no query built per scan.
+DUE_SQL = ("SELECT id, next_step, next_step_at FROM supervision_assignment "
+           "WHERE next_step_at <= $1 ORDER BY next_step_at LIMIT $2")
+
+
 def due_query(*, at: datetime, limit: int = SCAN_BATCH) -> Any:
-    """The steps due at `at`, oldest first: one range scan of the index on next_step_at that stops
-    after `limit` entries (stopped ladders have no next_step_at). Ordered by the indexed column
-    alone: a tie-breaker would make PostgreSQL sort every due row before the limit."""
+    """DUE_SQL through the ORM's query builder (what the scan was; kept for comparison)."""
     return Assignment.filter(next_step_at__lte=at).order_by("next_step_at").limit(limit) \
         .values_list("id", "next_step", "next_step_at")
 
 
 async def due(*, at: datetime, limit: int = SCAN_BATCH) -> list[tuple[int, Step, datetime]]:
     """(assignment id, step, scheduled at) of the steps due at `at`."""
-    return await due_query(at=at, limit=limit)
+    return [(a, Step(s), d) for a, s, d in await fetch_rows(DUE_SQL, at, limit)]
 
 
 async def run_escalations(*, batch: int = SCAN_BATCH, budget_s: float = SCAN_BUDGET_S) -> ScanResult:
@@ -109,38 +117,86 @@ async def run_escalations(*, batch: int = SCAN_BATCH, budget_s: float = SCAN_BUD
 
 
 async def fire(rows: list[tuple[int, Step, datetime]], *, at: datetime) -> int:
-    """Fire the given due steps, those nobody fired yet; returns how many fired here."""
+    """Fire the given due steps, those nobody fired yet; returns how many fired here. On
+    PostgreSQL a batch is one INSERT of its events (those another worker holds are skipped) and
+    one UPDATE of its pointers (those stopped since the scan are left, and their events taken
+    back), whatever its size."""
     claim = secrets.token_hex(8)
     # Inserted in key order, so two workers wait on each other's rows in one order: no deadlock.
     rows = sorted(rows, key=lambda r: (r[0], step_level(Step(r[1]))))
-    ids = [r[0] for r in rows]
-    async with in_transaction():
-        await EscalationEvent.bulk_create(
-            [EscalationEvent(assignment_id=a, step=s, due_at=d, fired_at=at, claim=claim)
-             for a, s, d in rows], batch_size=500, ignore_conflicts=True)
-        claimed = await EscalationEvent.filter(assignment_id__in=ids, claim=claim) \
-            .values_list("id", "assignment_id", "step")
+    async with in_transaction() as conn:
+        postgres = conn.capabilities.dialect == "postgres"
+        claimed = await (_claim_pg if postgres else _claim)(rows, at=at, claim=claim)
         if not claimed:
             return 0
         assignments = {a.id: a for a in await Assignment.filter(id__in=[c[1] for c in claimed])}
         items = {i.id: i for i in await SupervisionItem.filter(
             id__in={a.item_id for a in assignments.values()})}
-        fired: list[tuple[Assignment, Step]] = []
+        moves: list[tuple[int, int, Step, Step | None, datetime | None]] = []
         for event_id, assignment_id, step_value in claimed:
             step, a = Step(step_value), assignments[assignment_id]
             item = items[a.item_id]
             following, when = next_step(step, due_at=item.due_at, ladder=ladder_of(item.ladder), at=at)
-            changes: dict[str, Any] = {"next_step": following, "next_step_at": when,
-                                       "escalation_level": step_level(step)}
-            if step is Step.OVERDUE:
-                changes["overdue_at"] = at
-            # Submitted or accepted since the scan read it: the ladder has stopped, nothing fires.
-            if await Assignment.filter(id=a.id, state__in=LIVE).update(**changes):
-                fired.append((a, step))
-            else:
-                await EscalationEvent.filter(id=event_id).delete()
+            moves.append((event_id, a.id, step, following, when))
+        moved = await (_advance_pg if postgres else _advance)(moves, at=at)
+        # Submitted or accepted since the scan read it: the ladder has stopped, nothing fires.
+        if dropped := [m[0] for m in moves if m[1] not in moved]:
+            await EscalationEvent.filter(id__in=dropped).delete()
+        fired = [(assignments[m[1]], m[2]) for m in moves if m[1] in moved]
         await _send_escalations(fired, items, at=at)
     return len(fired)
+
+
+_CLAIM_PG = (
+    "INSERT INTO supervision_escalation (assignment_id, step, due_at, fired_at, claim) "
+    "SELECT t.a, t.s, t.d, $4, $5 FROM unnest($1::int[], $2::text[], $3::timestamptz[]) AS t(a, s, d) "
+    "ON CONFLICT (assignment_id, step) DO NOTHING RETURNING id, assignment_id, step")
+
+_ADVANCE_PG = (
+    "UPDATE supervision_assignment AS a SET next_step = v.ns, next_step_at = v.nsa, "
+    "escalation_level = v.lvl, overdue_at = CASE WHEN v.overdue THEN $6 ELSE a.overdue_at END "
+    "FROM unnest($1::int[], $2::text[], $3::timestamptz[], $4::int[], $5::bool[]) "
+    "AS v(id, ns, nsa, lvl, overdue) "
+    "WHERE a.id = v.id AND a.state = ANY($7::text[]) RETURNING a.id")
+
+
+async def _claim_pg(rows: list[tuple[int, Step, datetime]], *, at: datetime,
+                    claim: str) -> list[tuple[int, int, str]]:
+    return [tuple(r) for r in await fetch_rows(  # type: ignore[misc]
+        _CLAIM_PG, [r[0] for r in rows], [Step(r[1]).value for r in rows], [r[2] for r in rows],
+        at, claim)]
+
+
+async def _advance_pg(moves: list[tuple[int, int, Step, Step | None, datetime | None]], *,
+                      at: datetime) -> set[int]:
+    return {r[0] for r in await fetch_rows(
+        _ADVANCE_PG, [m[1] for m in moves], [m[3].value if m[3] else None for m in moves],
+        [m[4] for m in moves], [step_level(m[2]) for m in moves],
+        [m[2] is Step.OVERDUE for m in moves], at, [s.value for s in LIVE])}
+
+
+async def _claim(rows: list[tuple[int, Step, datetime]], *, at: datetime,
+                 claim: str) -> list[tuple[int, int, str]]:
+    """SQLite (one writer at a time): the events inserted, then those this claim holds."""
+    await EscalationEvent.bulk_create(
+        [EscalationEvent(assignment_id=a, step=s, due_at=d, fired_at=at, claim=claim)
+         for a, s, d in rows], batch_size=500, ignore_conflicts=True)
+    return list(await EscalationEvent.filter(assignment_id__in=[r[0] for r in rows], claim=claim)
+                .values_list("id", "assignment_id", "step"))
+
+
+async def _advance(moves: list[tuple[int, int, Step, Step | None, datetime | None]], *,
+                   at: datetime) -> set[int]:
+    """SQLite: each pointer moved by its own conditional UPDATE."""
+    moved = set()
+    for _, assignment_id, step, following, when in moves:
+        changes: dict[str, Any] = {"next_step": following, "next_step_at": when,
+                                   "escalation_level": step_level(step)}
+        if step is Step.OVERDUE:
+            changes["overdue_at"] = at
+        if await Assignment.filter(id=assignment_id, state__in=LIVE).update(**changes):
+            moved.add(assignment_id)
+    return moved
 
 
 async def _send_escalations(fired: list[tuple[Assignment, Step]],

@@ -1,5 +1,7 @@
 """Sign-up: a seat if one is free (within the unit's quota), else the waitlist; cancelling moves
-the first waitlisted member who fits up at once.
+the first waitlisted member who fits up at once. The waitlist is numbered: the activity counts
+the numbers it gave (`queue_seq`) and each waitlisted sign-up keeps its own, so a new sign-up's
+place is the waitlist's length, read where it is written, and the queue moves up in that order.
 
 Every change to an activity's seats happens with its row locked (services/locks.py), the sign-up
 read again under the lock: sign-ups, cancels, promotions and capacity edits of one activity run
@@ -10,8 +12,13 @@ conditional UPDATEs (`confirmed < capacity`), and a member has one sign-up row p
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+import orjson
+
+from tortoise import connections
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
@@ -32,7 +39,8 @@ from services.errors import (
     SignupClosed,
     SignupNotOpen,
 )
-from services.locks import lock_row
+from services.db import fetch_rows
+from services.locks import LOCK_TIMEOUT_MS, lock_row
 from services.views import View
 
 
@@ -82,7 +90,7 @@ async def _promote(activity: Activity) -> int:
     each is told. The activity's row is locked. Returns how many moved up."""
     moved = 0
     waiting = await Signup.filter(activity_id=activity.id, status=SignupStatus.WAITLISTED) \
-        .order_by("queued_at", "id")
+        .order_by("queue_seq", "id")
     for candidate in waiting:
         fresh = await Activity.get(id=activity.id)
         if fresh.capacity is not None and fresh.confirmed >= fresh.capacity:
@@ -113,33 +121,148 @@ async def _sign_up_locked(activity: Activity, member_id: int, unit_id: int | Non
     if existing is not None and existing.status is not SignupStatus.CANCELLED:
         return View(existing, position=await waitlist_position(existing), replayed=True)
     now = clock.now()
+    queue_seq = position = None
     if await _claim_seat(activity, unit_id):
         status, confirmed_at = SignupStatus.CONFIRMED, now
     elif activity.waitlist:
         status, confirmed_at = SignupStatus.WAITLISTED, None
-        await Activity.filter(id=activity.id).update(waitlisted=F("waitlisted") + 1)
+        # The row is locked and was read under the lock: the newcomer is last in the queue.
+        queue_seq, position = activity.queue_seq + 1, activity.waitlisted + 1
+        await Activity.filter(id=activity.id).update(waitlisted=F("waitlisted") + 1,
+                                                     queue_seq=F("queue_seq") + 1)
     else:
         raise ActivityFull(capacity=activity.capacity)
     if existing is None:
         row = await Signup.create(activity_id=activity.id, member_id=member_id, unit_id=unit_id,
                                   status=status, queued_at=now, confirmed_at=confirmed_at,
-                                  signed_up_by_id=by_member_id)
+                                  queue_seq=queue_seq, signed_up_by_id=by_member_id)
     else:
         await Signup.filter(id=existing.id).update(
             status=status, queued_at=now, confirmed_at=confirmed_at, cancelled_at=None,
-            unit_id=unit_id, signed_up_by_id=by_member_id)
+            queue_seq=queue_seq, unit_id=unit_id, signed_up_by_id=by_member_id)
         row = await Signup.get(id=existing.id)
-    return View(row, position=await waitlist_position(row), replayed=False)
+    return View(row, position=position, replayed=False)
+
+
+# PostgreSQL: the whole sign-up in one statement, committed as it ends. `a` locks the activity's
+# row (and reads its newest version); `ins` writes the sign-up — a new row, or a cancelled one
+# taken up again — confirmed while a seat is free, else numbered on the waitlist; `upd` moves the
+# activity's counters by what `ins` wrote. A standing sign-up makes `ins` write nothing, and so
+# `upd` too. The lock is held for this one statement's execution only: no round trip to the
+# client while it is held. Activities with a unit quota (a second row to claim) take the
+# transaction path. The lock timeout is set for this statement before the row is locked.
+_SIGNUP_PG = """
+WITH a AS (
+    SELECT id AS a_id, status AS a_status, capacity AS a_capacity, unit_quota AS a_quota,
+           waitlist AS a_waitlist, confirmed AS a_confirmed, queue_seq AS a_seq,
+           signup_opens_at AS a_opens, signup_closes_at AS a_closes
+    FROM activity
+    WHERE id = $1 AND set_config('lock_timeout', $5, true) IS NOT NULL
+    FOR UPDATE
+), pick AS (
+    SELECT CASE WHEN a_capacity IS NULL OR a_confirmed < a_capacity
+                THEN 'confirmed' ELSE 'waitlisted' END AS st, a_seq
+    FROM a
+    WHERE a_status = 'active' AND $4::timestamptz >= a_opens AND $4::timestamptz < a_closes
+      AND a_quota IS NULL AND (a_waitlist OR a_capacity IS NULL OR a_confirmed < a_capacity)
+), ins AS (
+    INSERT INTO signup AS s (activity_id, member_id, unit_id, status, queued_at, confirmed_at,
+                             queue_seq, created_at)
+    SELECT $1, $2, $3::int, st, $4::timestamptz,
+           CASE WHEN st = 'confirmed' THEN $4::timestamptz END,
+           CASE WHEN st = 'waitlisted' THEN a_seq + 1 END, $4::timestamptz
+    FROM pick
+    ON CONFLICT (activity_id, member_id) DO UPDATE
+        SET status = EXCLUDED.status, queued_at = EXCLUDED.queued_at,
+            confirmed_at = EXCLUDED.confirmed_at, cancelled_at = NULL, unit_id = EXCLUDED.unit_id,
+            signed_up_by_id = NULL, queue_seq = EXCLUDED.queue_seq
+        WHERE s.status = 'cancelled'
+    RETURNING s.id AS s_id, s.status AS s_status
+), upd AS (
+    UPDATE activity
+    SET confirmed = confirmed + (ins.s_status = 'confirmed')::int,
+        waitlisted = waitlisted + (ins.s_status = 'waitlisted')::int,
+        queue_seq = queue_seq + (ins.s_status = 'waitlisted')::int
+    FROM ins
+    WHERE activity.id = $1
+    RETURNING activity.waitlisted AS u_waitlisted
+)
+SELECT a_status, a_quota, a_opens, a_closes, a_capacity, s_id, s_status, u_waitlisted
+FROM a LEFT JOIN ins ON TRUE LEFT JOIN upd ON TRUE
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """A sign-up as the statement that wrote it returned it (what the route answers)."""
+
+    id: int
+    activity_id: int
+    member_id: int
+    status: SignupStatus
+
+
+async def _sign_up_one_statement(activity_id: int, member_id: int, unit_id: int | None) -> View | None:
+    """PostgreSQL: sign up in one statement. None: the activity has a unit quota or the member
+    a standing sign-up, for the transaction path to answer."""
+    now = clock.now()
+    rows = await fetch_rows(_SIGNUP_PG, activity_id, member_id, unit_id, now,
+                            f"{LOCK_TIMEOUT_MS}ms")
+    if not rows:
+        raise ActivityNotFound(activity_id=activity_id)
+    a_status, quota, opens, closes, capacity, s_id, s_status, waitlisted = rows[0]
+    if s_id is not None:
+        status = SignupStatus(s_status)
+        row = Written(s_id, activity_id, member_id, status)
+        return View(row, position=waitlisted if status is SignupStatus.WAITLISTED else None,
+                    replayed=False)
+    if a_status == ActivityStatus.CANCELLED.value:
+        raise ActivityCancelled()
+    if now < opens:
+        raise SignupNotOpen(opens_at=opens)
+    if now >= closes:
+        raise SignupClosed(closed_at=closes)
+    if quota is not None:
+        return None
+    existing = await Signup.get_or_none(activity_id=activity_id, member_id=member_id)
+    if existing is not None and existing.status is not SignupStatus.CANCELLED:
+        return View(existing, position=await waitlist_position(existing), replayed=True)
+    raise ActivityFull(capacity=capacity)
+
+
+@dataclass(frozen=True, slots=True)
+class _Audience:
+    """What deciding who may sign up reads of an activity (the statement reads the rest)."""
+
+    id: int
+    zone_id: int | None
+    audience: dict[str, Any]
+
+
+_AUDIENCE_SQL = "SELECT id, zone_id, audience FROM activity WHERE id = $1"
+
+
+async def _audience(activity_id: int) -> _Audience:
+    rows = await fetch_rows(_AUDIENCE_SQL, activity_id)
+    if not rows:
+        raise ActivityNotFound(activity_id=activity_id)
+    row_id, zone_id, audience = rows[0]
+    return _Audience(row_id, zone_id, orjson.loads(audience) if isinstance(audience, str | bytes)
+                     else audience or {})
 
 
 async def signup(principal: Principal, *, activity_id: int) -> View:
     """Sign the caller up: confirmed if a seat is free, else waitlisted. A repeat answers the
     standing sign-up (replayed)."""
-    activity = await get_or_raise(activity_id)
-    await check_can_see(principal, activity)
-    if not in_audience(activity, unit_id=principal.unit_id, zone_id=principal.zone_id,
+    activity = await _audience(activity_id)
+    await check_can_see(principal, activity)  # type: ignore[arg-type]
+    if not in_audience(activity, unit_id=principal.unit_id, zone_id=principal.zone_id,  # type: ignore[arg-type]
                        role=principal.role.value):
         raise NotInAudience()
+    if connections.get("default").capabilities.dialect == "postgres":
+        done = await _sign_up_one_statement(activity_id, principal.member_id, principal.unit_id)
+        if done is not None:
+            return done
     try:
         async with in_transaction():
             locked = await _locked(activity_id)
@@ -203,11 +326,8 @@ async def waitlist_position(signup_row: Signup) -> int | None:
     if signup_row.status is not SignupStatus.WAITLISTED:
         return None
     ahead = await Signup.filter(activity_id=signup_row.activity_id, status=SignupStatus.WAITLISTED,
-                                queued_at__lt=signup_row.queued_at).count()
-    same_time = await Signup.filter(activity_id=signup_row.activity_id,
-                                    status=SignupStatus.WAITLISTED,
-                                    queued_at=signup_row.queued_at, id__lt=signup_row.id).count()
-    return ahead + same_time + 1
+                                queue_seq__lt=signup_row.queue_seq).count()
+    return ahead + 1
 
 
 async def list_signups(principal: Principal, activity_id: int) -> dict[str, list[View]]:
@@ -218,4 +338,5 @@ async def list_signups(principal: Principal, activity_id: int) -> dict[str, list
     out: dict[str, list[View]] = {s.value: [] for s in SignupStatus}
     for r in rows:
         out[r.status.value].append(View(r, name=r.member.name))
+    out[SignupStatus.WAITLISTED.value].sort(key=lambda v: (v.queue_seq or 0, v.id))  # the queue
     return out

@@ -18,6 +18,7 @@ from models.supervision import (
     Urge,
 )
 from services.auth import Principal
+from services.db import on_replica
 from services.errors import ItemNotFound
 from services.escalation import LIVE, STEPS
 from services.supervision import S, assignment_view, get_or_raise, scoped, visible
@@ -83,6 +84,7 @@ def _shares(r: dict[str, Any], by: str | None) -> dict[str, Any]:
             "mean_hours_to_accept": round(float(mean) / 3600, 2) if mean is not None else None}
 
 
+@on_replica
 async def dashboard(scope: Q | None, **filters: Any) -> dict[str, Any]:
     overall = await stats(scope, by=None, **filters)
     return {"overall": overall[0] if overall else None,

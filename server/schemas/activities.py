@@ -7,6 +7,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field, StringConstraints, model_validator
 
 from server.schemas.common import Cursor, Id, In, Instant, Out, Timestamp
+from server.schemas.records import RecordOut
 
 Kind = Literal["party_lesson", "party_activity", "handover_meeting", "regular_meeting", "contest",
                "culture_sports", "volunteer", "other"]
@@ -113,6 +114,8 @@ class ActivityOut(Out):
     my_status: str | None = Field(default=None, description="confirmed, waitlisted, cancelled or null")
     my_position: int | None = None
     my_checked_in: bool | None = None
+    record: RecordOut | None = Field(default=None, description=(
+        "minutes and photos (GET of one activity; its zone and staff only; null: none or not yours to see)"))
 
 
 class CreatedActivityOut(ActivityOut):

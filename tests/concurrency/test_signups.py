@@ -79,8 +79,9 @@ async def _statuses(activity_id: int) -> dict[int, SignupStatus]:
 
 
 async def _waitlist_in_order(activity_id: int) -> list[Signup]:
+    """The queue as stored: by the number each waitlisted sign-up was given."""
     return await Signup.filter(activity_id=activity_id, status=WAITLISTED) \
-        .order_by("queued_at", "id")
+        .order_by("queue_seq", "id")
 
 
 async def _assert_counters_match_rows(activity_id: int) -> Activity:
@@ -114,8 +115,12 @@ async def test_control_a_naive_read_check_write_claim_oversells(
     async def no_lock(table: str, row_id: int, **_: Any) -> bool:
         return True
 
+    async def transaction_path(*_: Any) -> None:
+        return None  # PostgreSQL: not the one-statement sign-up, the path the naive claim is in
+
     monkeypatch.setattr(signups, "_claim_seat", naive_claim_seat)
     monkeypatch.setattr(signups, "lock_row", no_lock)
+    monkeypatch.setattr(signups, "_sign_up_one_statement", transaction_path)
     await asyncio.gather(*(_signup(activity.id, m)
                            for m in members))
 
@@ -142,6 +147,11 @@ async def test_500_parallel_signups_for_50_seats_confirm_exactly_50(db: None) ->
     waitlist = await _waitlist_in_order(activity.id)
     positions = [await signups.waitlist_position(r) for r in waitlist]
     assert positions == list(range(1, 451))                 # 1..450, no gap, no repeat
+    assert [r.queue_seq for r in waitlist] == list(range(1, 451))
+    assert fresh.queue_seq == 450
+    # each answer's place is the number stored with its row (read where it was written)
+    answered = {r.member_id: r.position for r in rows if r.status is WAITLISTED}
+    assert answered == {r.member_id: r.queue_seq for r in waitlist}
 
 
 async def test_the_same_member_signing_up_20_times_at_once_gets_one_row(db: None) -> None:

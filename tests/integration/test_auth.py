@@ -175,3 +175,50 @@ async def test_rejected_access_token_is_refreshed_once_and_the_call_retried(
                             {"thing1": {"value": "hi"}})
     assert fake_wechat.stable_token_calls == 2
     assert [m["touser"] for m in fake_wechat.messages] == ["someone"]
+
+
+async def test_another_app_instance_sees_a_role_change_and_a_logout_at_once(
+        client: TestClient[Any, Any], city: City, settings: Any,
+        aiohttp_client: Any) -> None:
+    """Each app instance (process) keeps its members' facts and /me for a few seconds; a role
+    change moves the session generation on in Redis, which every instance reads with the
+    revocation check: the other instance refuses the old token at its next request and
+    answers the new role under a new one, with no wait."""
+    from server.app import create_app
+
+    other = await aiohttp_client(create_app(settings, validate_responses=True))
+    unit = city.units[city.zones[0].id][0]
+    member = city.members[unit.id][0]
+    token = await wechat_login(client, member.openid or "")
+    assert (await (await other.get("/api/v1/me", headers=bearer(token))).json())["roles"] == ["member"]
+    assert (await other.get("/api/v1/me", headers=bearer(token))).status == 200   # from its cache
+
+    staff = await staff_login(client)
+    r = await client.patch(f"/api/v1/members/{member.id}", json={"role": "unit_admin"},
+                           headers=bearer(staff))
+    assert r.status == 200, await r.text()
+    r = await other.get("/api/v1/me", headers=bearer(token))
+    assert r.status == 401 and (await r.json())["code"] == "token_invalid"
+    fresh = await wechat_login(client, member.openid or "")
+    me = await (await other.get("/api/v1/me", headers=bearer(fresh))).json()
+    assert me["roles"] == ["member", "unit_admin"]
+
+    assert (await client.post("/api/v1/auth/logout", headers=bearer(fresh))).status == 200
+    r = await other.get("/api/v1/me", headers=bearer(fresh))
+    assert r.status == 401 and (await r.json())["code"] == "token_invalid"
+
+
+async def test_a_rename_shows_in_me_of_another_app_instance_at_once(
+        client: TestClient[Any, Any], city: City, settings: Any, aiohttp_client: Any) -> None:
+    from server.app import create_app
+
+    other = await aiohttp_client(create_app(settings, validate_responses=True))
+    unit = city.units[city.zones[0].id][0]
+    member = city.members[unit.id][0]
+    token = await wechat_login(client, member.openid or "")
+    assert (await (await other.get("/api/v1/me", headers=bearer(token))).json())["name"] == member.name
+    staff = await staff_login(client)
+    r = await client.patch(f"/api/v1/members/{member.id}", json={"name": "改名后"},
+                           headers=bearer(staff))
+    assert r.status == 200, await r.text()
+    assert (await (await other.get("/api/v1/me", headers=bearer(token))).json())["name"] == "改名后"

@@ -502,3 +502,50 @@ async def test_zone_fund_drive_is_booked_into_the_ledger_once_settled(
         "unit_id": unit.id, "amount_fen": 100, "channel": "cash", "receipt_no": "Z-2",
         "received_on": clock.now().astimezone(clock.SHANGHAI).date().isoformat()}, headers=bearer(admin))
     assert (late.status, (await late.json())["code"]) == (409, "campaign_booked")
+
+
+# -- the connection pool to WeChat Pay ---------------------------------------------------------
+
+async def test_one_pool_keeps_a_connection_per_call_in_flight(settings: Any, fake_wechat: Any) -> None:
+    """Calls in flight at once each keep their connection for the next ones (the library's
+    default client kept 20, so a burst of orders reconnected to WeChat Pay on most calls)."""
+    pay = WeChatPay(settings)
+    await pay.start()
+    try:
+        found = await asyncio.gather(*(pay.query(f"ZHNONE{i:04d}") for i in range(40)))
+        assert found == [None] * 40
+        kept = pay.connections_kept()
+        assert kept > 20
+        await asyncio.gather(*(pay.query(f"ZHNONE{i:04d}") for i in range(kept)))
+        assert pay.connections_kept() == kept   # reused, none opened
+    finally:
+        await pay.close()
+
+
+async def test_what_each_delivery_of_a_payment_is_called(client: TestClient[Any, Any], city: City,
+                                                         settings: Any) -> None:
+    """The outcomes of applying WeChat Pay's word on an order, each its own path: the paying
+    statement pays; its own answer settles a duplicate; another transaction for a paid order
+    is ignored (not flagged); an unknown order is reported; a wrong amount on an unpaid order
+    is flagged, never counted."""
+    staff, campaign, member, token = await drive_and_payer(client, city)
+    order = await pay_order(client, token, campaign["id"], 1200)
+    other = await pay_order(client, token, campaign["id"], 700)
+    pay = WeChatPay(settings)
+
+    def said(no: str, transaction_id: str, total: int) -> dict[str, Any]:
+        return {"out_trade_no": no, "trade_state": "SUCCESS", "transaction_id": transaction_id,
+                "amount": {"total": total}, "appid": pay.appid, "mchid": pay.mchid,
+                "success_time": clock.now().isoformat()}
+
+    no = order["out_trade_no"]
+    assert await payments.apply_transaction(pay, said(no, "4200000001", 1200)) == "paid"
+    assert await payments.apply_transaction(pay, said(no, "4200000001", 1200)) == "duplicate"
+    assert await payments.apply_transaction(pay, said(no, "4200000002", 1200)) == "ignored"
+    assert await payments.apply_transaction(pay, said("ZHNOSUCHORDER0001", "4200000003", 5)) == "unknown_order"
+    assert await payments.apply_transaction(pay, said(other["out_trade_no"], "4200000004", 1)) == "flagged"
+    t = await totals(client, staff, campaign["id"])
+    assert (t["total_fen"], t["count"]) == (1200, 1)
+    paid = await Contribution.get(id=order["contribution_id"])
+    assert (paid.status, paid.transaction_id) == (ContributionStatus.PAID, "4200000001")
+    assert (await Contribution.get(id=other["contribution_id"])).status is ContributionStatus.FLAGGED

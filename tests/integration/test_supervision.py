@@ -453,13 +453,15 @@ async def test_a_crash_while_firing_leaves_the_step_due_and_it_fires_once_later(
 async def test_the_scan_is_one_indexed_range_query(client: TestClient[Any, Any], city: City) -> None:
     from tortoise.transactions import in_transaction
 
-    sql = svc.due_query(at=clock.now()).sql(params_inline=True)
+    from services.db import fetch_rows
+
     async with in_transaction() as conn:
         postgres = conn.capabilities.dialect == "postgres"
         if postgres:  # the table is empty: ask what the planner could use, not what is cheapest
             await conn.execute_script("SET LOCAL enable_seqscan = off")
-        _, rows = await conn.execute_query(("EXPLAIN " if postgres else "EXPLAIN QUERY PLAN ") + sql)
-    plan = " ".join(str(v) for r in rows for v in dict(r).values())
+        rows = await fetch_rows(("EXPLAIN " if postgres else "EXPLAIN QUERY PLAN ") + svc.DUE_SQL,
+                                clock.now(), svc.SCAN_BATCH)
+    plan = " ".join(str(v) for r in rows for v in r)
     assert "next_step_at" in plan and "index" in plan.lower(), plan
 
 
