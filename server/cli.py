@@ -1,10 +1,10 @@
-"""`zonehub` console script: serve, worker, migrate, makemigrations, demo, import, fake-wechat, up."""
+"""`zonehub` console script: serve, worker, migrate, makemigrations, demo, import, partition,
+fake-wechat, up."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import signal
 import socket
@@ -26,8 +26,10 @@ def _settings() -> Settings:
 
 
 def _logging(settings: Settings | None = None) -> None:
-    level = settings.log_level if settings else "INFO"
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from services import logs
+
+    logs.configure(level=settings.log_level if settings else "INFO",
+                   fmt=settings.log_format if settings else "text")
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -35,6 +37,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     from server.app import create_app
 
+    if args.workers > 1:
+        raise SystemExit(_serve_processes(args))
     settings = _settings()
     _logging(settings)
     try:
@@ -44,14 +48,47 @@ def cmd_serve(args: argparse.Namespace) -> None:
     except ImportError:
         pass
     web.run_app(create_app(settings), host=args.host, port=args.port, access_log=None,
-                shutdown_timeout=5.0,
+                shutdown_timeout=5.0, reuse_port=args.reuse_port or None,
                 print=lambda s: print(s.replace("http://", "zonehub API on http://", 1)))
 
 
+def _serve_processes(args: argparse.Namespace) -> int:
+    """`serve --workers N`: N API processes on one port (SO_REUSEPORT: the kernel spreads the
+    connections), each with its own pool; this process only starts them, passes SIGTERM/SIGINT
+    on and ends when they have (with the first one's exit status if one ends by itself)."""
+    _settings()  # a bad configuration fails here, once
+    argv = [sys.executable, "-c", "from server.cli import main; main()", "serve", "--host",
+            args.host, "--port", str(args.port), "--workers", "1", "--reuse-port"]
+    children = [subprocess.Popen(argv) for _ in range(args.workers)]
+    stopping: list[int] = []
+
+    def stop(signum: int, _frame: Any) -> None:
+        # Once: a second signal in the middle of a graceful shutdown would kill the child.
+        if stopping:
+            return
+        stopping.append(signum)
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while all(child.poll() is None for child in children):
+        time.sleep(0.2)
+    stop(signal.SIGTERM, None)  # one ended by itself: the others go too (nothing if asked to stop)
+    codes = [child.wait() for child in children]
+    return next((c for c in codes if c), 0)
+
+
 def cmd_worker(args: argparse.Namespace) -> None:
-    from tasks.worker import run
+    from tasks.worker import check, run
 
     settings = _settings()
+    if args.check:
+        if not settings.redis_url:
+            print("zonehub: ZONEHUB_REDIS_URL is required for the worker", file=sys.stderr)
+            raise SystemExit(2)
+        raise SystemExit(asyncio.run(check(settings)))
     _logging(settings)
     run(burst=args.burst)
 
@@ -167,6 +204,44 @@ def cmd_import(args: argparse.Namespace) -> None:
         raise SystemExit(1) from None
     print(f"{report.kind}: {report.rows} rows, {report.created} created, "
           f"{report.updated} updated, {report.unchanged} unchanged")
+    for warning in report.warnings:
+        print(f"  warning: {warning['message']}")
+
+
+def cmd_partition(args: argparse.Namespace) -> None:
+    """Propose a re-partitioning from the database and print its measures beside today's and
+    random partitions; `--store` keeps it as a proposal the committee may apply."""
+    from services import zoning
+    from services.partition import PartitionInfeasible
+    from services.partition_report import table
+
+    settings = _settings()
+
+    async def run() -> Any:
+        units, history, comparison = await zoning.compute(
+            seed=args.seed, zones=args.zones, time_budget_s=args.time_budget)
+        stored = await zoning.store(None, units, comparison) if args.store else None
+        return units, history, comparison, stored
+
+    try:
+        units, history, comparison, stored = asyncio.run(_with_db(settings, run))
+    except PartitionInfeasible as exc:
+        print(f"zonehub: {exc.message} ({exc.data})", file=sys.stderr)
+        raise SystemExit(1) from None
+    p = comparison.proposal
+    print(f"{len(units)} units into {p.measures.zones} zones; history: {len(history)} pairs that "
+          f"shared a zone; seed {p.seed}, {p.steps:,} steps, {p.elapsed_s:.2f} s"
+          + (" (stopped by --time-budget)" if p.out_of_time else ""))
+    print("\n".join(table(comparison.columns())))
+    print(f"\n{'zone':>4}{'units':>7}{'members':>9}{'strength':>10}{'natures':>9}{'districts':>11}")
+    for z in p.zones:
+        print(f"{z.zone + 1:>4}{z.units:>7}{z.members:>9}{z.mean_strength:>10.1f}{z.natures:>9}"
+              f"{z.districts:>11}")
+    if stored is None:
+        print("\nnot stored (--store keeps it as a proposal)")
+    else:
+        print(f"\nstored as proposal {stored['id']}: apply it with "
+              f"POST /api/v1/partitions/{stored['id']}/apply {{\"from_quarter\": \"YYYYQn\"}}")
 
 
 def cmd_fake_wechat(args: argparse.Namespace) -> None:
@@ -257,6 +332,9 @@ def cmd_up(args: argparse.Namespace) -> None:
         children.append(subprocess.Popen([*me, *cmd], env=env, start_new_session=True))
 
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # Started in the background (`zonehub up &`, nohup, a CI runner) SIGINT comes ignored, and
+    # Python keeps it so: `kill -INT` would then stop nothing. Ctrl-C and SIGINT stop it always.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         subprocess.run([*me, "migrate"], env=env, check=True)
         subprocess.run([*me, "demo"], env=env, check=True)
@@ -299,6 +377,9 @@ def stop_children(children: list[subprocess.Popen[bytes]], *, timeout_s: float =
             try:
                 child.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
+                name = " ".join(str(a) for a in child.args[:4]) if isinstance(child.args, list) else child.pid
+                print(f"zonehub: {name} did not stop within {timeout_s:.0f} s; killed",
+                      file=sys.stderr, flush=True)
                 child.kill()
                 child.wait()
 
@@ -309,9 +390,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the HTTP API")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--workers", type=int, default=1,
+                   help="API processes sharing the port (SO_REUSEPORT), e.g. one per core")
+    p.add_argument("--reuse-port", action="store_true", help="bind with SO_REUSEPORT")
     p.set_defaults(fn=cmd_serve)
     p = sub.add_parser("worker", help="run an arq worker")
     p.add_argument("--burst", action="store_true", help="run queued jobs, then exit")
+    p.add_argument("--check", action="store_true",
+                   help="health check: exit 0 if this worker's heartbeat is fresh in Redis, else 1")
     p.set_defaults(fn=cmd_worker)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
     p = sub.add_parser("makemigrations", help="(developers) write a migration for model changes")
@@ -330,6 +416,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--kind", choices=["units", "members"])
     p.set_defaults(fn=cmd_import)
+    p = sub.add_parser("partition", help="propose a re-partitioning of the zones and measure it")
+    p.add_argument("--seed", type=int, default=0, help="the solver's seed (default 0)")
+    p.add_argument("--zones", type=int, help="how many zones (default: the fewest of <= 10 units)")
+    p.add_argument("--time-budget", type=float, default=50.0, metavar="S",
+                   help="stop the solver after S seconds at most (default 50)")
+    p.add_argument("--store", action="store_true", help="keep it as a proposal to apply")
+    p.set_defaults(fn=cmd_partition)
     p = sub.add_parser("fake-wechat", help="run the local fake of the WeChat APIs")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8081)

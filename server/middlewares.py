@@ -20,9 +20,10 @@ from tortoise.exceptions import (
     TransactionManagementError,
 )
 
+from server.clientaddr import client_address
 from server.jsonutil import json_response
-from server.keys import REQUEST_ID
-from services import constraints
+from server.keys import CLIENT_ADDRESS, REQUEST_ID, SETTINGS
+from services import constraints, requestctx
 from services.errors import Busy, NotFound, ServiceError, Unavailable
 
 log = logging.getLogger("zonehub.http")
@@ -53,6 +54,11 @@ async def error_middleware(request: web.Request, handler: web.Handler) -> web.St
     incoming = request.headers.get("X-Request-ID", "")
     request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
     request[REQUEST_ID] = request_id
+    address = client_address(request.remote, request.headers.getall("X-Forwarded-For", []),
+                             request.app[SETTINGS].trusted_networks)
+    request[CLIENT_ADDRESS] = address
+    requestctx.request_id.set(request_id)
+    requestctx.client_address.set(address)
     try:
         response = await handler(request)
     except ServiceError as err:
@@ -81,6 +87,8 @@ async def error_middleware(request: web.Request, handler: web.Handler) -> web.St
         response = _error(known or Unavailable())
     except (DBConnectionError, TransactionManagementError, OSError,
             asyncpg.exceptions.PostgresConnectionError, asyncpg.exceptions.InterfaceError,
+            # a pooled connection caught mid-query by the server going down (scripts/faults found it)
+            asyncpg.exceptions.InternalClientError,
             asyncpg.exceptions.OperatorInterventionError,  # shutting down, cannot connect now
             redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, asyncio.TimeoutError):
         log.exception("dependency failure on %s %s", request.method, request.path)

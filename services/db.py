@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -16,8 +19,37 @@ from tortoise.context import TortoiseContext
 from models import APP_LABEL, MIGRATIONS_MODULE, MODEL_MODULES
 
 
-def tortoise_config(database_url: str, *, pool_max: int = 20) -> dict[str, Any]:
-    """Build the Tortoise config; SQLite gets WAL + synchronous=NORMAL + a busy timeout."""
+async def _keep_session(_connection: Any) -> None:
+    """The pool's reset of a returned connection: nothing beyond asyncpg's own ROLLBACK of a
+    transaction left open. Its default (`RESET ALL; UNLISTEN *; CLOSE ALL; advisory unlock`) is
+    a round trip after every statement run outside a transaction — the hot paths' single
+    statements — and zonehub keeps no session state to undo: settings are `SET LOCAL` or
+    `set_config(…, true)` (the transaction's), no LISTEN, cursors or advisory locks."""
+
+
+def tortoise_config(database_url: str, *, pool_max: int = 20, read_url: str | None = None) -> dict[str, Any]:
+    """Build the Tortoise config; SQLite gets WAL + synchronous=NORMAL + a busy timeout. With
+    `read_url` (a PostgreSQL read replica), reads inside `on_replica` go there."""
+    connections_ = {"default": _connection(database_url, pool_max)}
+    if read_url:
+        connections_["replica"] = _connection(read_url, pool_max)
+    return {
+        "connections": connections_,
+        # without a replica no router at all: not a function call more per query
+        **({"routers": ["services.db.ReplicaRouter"]} if read_url else {}),
+        "apps": {
+            APP_LABEL: {
+                "models": MODEL_MODULES,
+                "default_connection": "default",
+                "migrations": MIGRATIONS_MODULE,
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def _connection(database_url: str, pool_max: int) -> Any:
     if database_url.startswith("sqlite://"):
         raw = database_url.removeprefix("sqlite://")
         path, _, query = raw.partition("?")
@@ -45,26 +77,48 @@ def tortoise_config(database_url: str, *, pool_max: int = 20) -> dict[str, Any]:
                 "database": (parts.path or "/postgres").lstrip("/") or "postgres",
                 "minsize": int(query.get("minsize", 1)),
                 "maxsize": int(query.get("maxsize", pool_max)),
+                "reset": _keep_session,
             },
         }
-    return {
-        "connections": {"default": connection},
-        "apps": {
-            APP_LABEL: {
-                "models": MODEL_MODULES,
-                "default_connection": "default",
-                "migrations": MIGRATIONS_MODULE,
-            }
-        },
-        "use_tz": True,
-        "timezone": "UTC",
-    }
+    return connection
 
 
-async def init_db(database_url: str, *, pool_max: int = 20) -> TortoiseContext:
+# -- the read replica ----------------------------------------------------------------------------
+
+_replica_reads: ContextVar[bool] = ContextVar("zonehub_replica_reads", default=False)
+
+
+class ReplicaRouter:
+    """Tortoise router: ORM reads go to the "replica" connection inside `on_replica` when one is
+    configured (ZONEHUB_DATABASE_READ_URL); every write, and every read elsewhere, to "default"."""
+
+    def db_for_read(self, model: Any) -> str:
+        return "replica" if _replica_reads.get() else "default"
+
+    def db_for_write(self, model: Any) -> str:
+        return "default"  # inside a transaction: the transaction's connection
+
+
+def on_replica(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """For heavy reads that may lag the primary by a moment (the ledgers, the evaluation, the
+    supervision dashboard, a member's export): their ORM reads go to the replica, if any
+    (without one, no router is installed and this changes nothing)."""
+
+    @functools.wraps(fn)
+    async def reading(*args: Any, **kwargs: Any) -> Any:
+        token = _replica_reads.set(True)
+        try:
+            return await fn(*args, **kwargs)
+        finally:
+            _replica_reads.reset(token)
+
+    return reading
+
+
+async def init_db(database_url: str, *, pool_max: int = 20, read_url: str | None = None) -> TortoiseContext:
     """Initialise Tortoise. The first context of a process is also its global fallback, so
     tasks that did not inherit it (aiohttp cleanup, arq jobs) still find it."""
-    return await Tortoise.init(config=tortoise_config(database_url, pool_max=pool_max),
+    return await Tortoise.init(config=tortoise_config(database_url, pool_max=pool_max, read_url=read_url),
                                _enable_global_fallback=tortoise_context._global_context is None)
 
 
@@ -151,15 +205,21 @@ def _checks_migration() -> Any:
 
 
 _PLACEHOLDER = re.compile(r"\$\d+")
+_WRITES = ("INSERT", "UPDATE", "DELETE")
 
 
 async def fetch_rows(sql: str, *args: Any) -> list[Any]:
     """Hot paths: hand-written SQL with $1..$n placeholders (rewritten to ?1..?n for SQLite, so
     a parameter may appear twice), so no query is built per request. Rows come back as tuples:
-    give every column a distinct name (the driver's rows are read as dicts)."""
+    give every column a distinct name (a write's RETURNING rows, and SQLite's, are read as dicts)."""
     conn = connections.get("default")
     if conn.capabilities.dialect == "sqlite":
         sql = _PLACEHOLDER.sub(lambda m: "?" + m.group(0)[1:], sql)
+    elif sql.lstrip()[:6].upper() not in _WRITES:
+        # A SELECT (or a WITH): asyncpg's own records, as tuples; execute_query_dict would make a
+        # dict of every row first (half the cost of a 500-row escalation scan).
+        _, records = await conn.execute_query(sql, list(args))
+        return [tuple(r) for r in records]
     # execute_query_dict always fetches (execute_query drops an UPDATE's RETURNING rows on asyncpg)
     rows = await conn.execute_query_dict(sql, list(args))
     return [tuple(r.values()) for r in rows]

@@ -145,6 +145,8 @@ UnitNameTaken = define("UnitNameTaken", Conflict, "unit_name_taken", "已有同�
 InviteCodeTaken = define("InviteCodeTaken", Conflict, "invite_code_taken", "该邀请码已被其他单位使用")
 PhoneTaken = define("PhoneTaken", Conflict, "phone_taken", "本单位已有使用该手机号的党员")
 UsernameTaken = define("UsernameTaken", Conflict, "username_taken", "该用户名已被使用")
+CurrentPasswordWrong = define("CurrentPasswordWrong", Forbidden, "current_password_wrong",
+                              "当前密码不正确，未更改")
 UnitNotInZone = define("UnitNotInZone", BadRequest, "unit_not_in_zone", "该单位不属于这个网络区")
 ImportInvalid = define("ImportInvalid", InvalidInput, "import_invalid", "导入文件有错误，未导入任何数据")
 NoCurrentRotation = define("NoCurrentRotation", Conflict, "no_current_rotation", "该网络区当前没有轮值安排")
@@ -250,3 +252,20 @@ ReversalNotReversible = define("ReversalNotReversible", Conflict, "reversal_not_
 #: Why a unit admin may not manage a zone's activity or ledger line: not on duty now, no rotation
 #: at all, or on duty but it belongs to another quarter.
 DUTY_REFUSALS = (NotOnDuty, NoRotation, NotYourQuarter)
+
+
+# -- activity records and good practice ---------------------------------------------------------
+
+RecordWindowClosed = define("RecordWindowClosed", Conflict, "record_window_closed",
+                            "不在可记录的时间内：活动开始后由组织单位记录，交接期结束后不能再记录")
+NotAnImage = define("NotAnImage", InvalidInput, "not_an_image", "照片须为 JPEG 或 PNG 图片")
+PracticeNotFound = define("PracticeNotFound", NotFound, "practice_not_found", "找不到该经验交流")
+PracticeFeatured = define("PracticeFeatured", Conflict, "practice_already_featured", "该经验交流已推介")
+
+# -- the web console ---------------------------------------------------------------------------
+
+ConsoleTicketInvalid = define("ConsoleTicketInvalid", Conflict, "console_ticket_invalid",
+                              "登录二维码已失效，请在控制台刷新后重新扫码", http_status=410)
+ConsoleNotAllowed = define("ConsoleNotAllowed", Forbidden, "console_not_allowed",
+                           "只有单位管理员和工委工作人员可以登录控制台")
+ConsoleCsrf = define("ConsoleCsrf", Forbidden, "console_csrf", "页面已过期，请刷新后重试")

@@ -1,12 +1,26 @@
-"""Redis access (redis.asyncio) and the key names every process agrees on."""
+"""Redis access (redis.asyncio) and the key names every process agrees on.
+
+Every client the processes make (the API's, the arq pool's, the worker's, the CLI's and the
+blocking one of wechatpy) comes from here: one Redis at `ZONEHUB_REDIS_URL`, or, with
+`ZONEHUB_REDIS_SENTINELS` and `ZONEHUB_REDIS_SENTINEL_MASTER`, the master the Sentinels name
+(asked again on every new connection, so a failover is followed).
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import redis as sync_redis
 import redis.asyncio as aioredis
+import redis.sentinel as sync_sentinel
+from redis.asyncio.connection import parse_url
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError
+
+if TYPE_CHECKING:
+    from services.settings import Settings
 
 PREFIX = "zonehub:"
 QUEUE_NAME = "zonehub:queue"  # the arq queue the API, the sweeper and the workers share
@@ -24,19 +38,57 @@ def _resilience() -> dict[str, object]:
             "socket_timeout": SOCKET_TIMEOUT_S, "socket_connect_timeout": SOCKET_TIMEOUT_S}
 
 
-def create_redis(url: str) -> aioredis.Redis:
-    return aioredis.Redis.from_url(url, decode_responses=True, **_resilience())  # type: ignore[arg-type]
+def master_kwargs(settings: Settings) -> dict[str, Any]:
+    """What the URL says of the master behind the Sentinels: credentials, database, TLS (its
+    host and port are not used)."""
+    assert settings.redis_url
+    parsed = parse_url(settings.redis_url)
+    kwargs: dict[str, Any] = {k: v for k, v in parsed.items() if k in ("username", "password", "db")}
+    if settings.redis_url.startswith("rediss://"):
+        kwargs["ssl"] = True
+    return kwargs
 
 
-def connection_pool(url: str) -> aioredis.ConnectionPool:
+def _sentinel(settings: Settings) -> Sentinel:
+    # The Sentinels themselves are asked without the password (sentinel_kwargs: timeouts only).
+    return Sentinel(list(settings.redis_sentinel_hosts),
+                    sentinel_kwargs={"socket_timeout": SOCKET_TIMEOUT_S,
+                                     "socket_connect_timeout": SOCKET_TIMEOUT_S},
+                    **master_kwargs(settings))
+
+
+def _url(settings: Settings) -> str:
+    if not settings.redis_url:
+        raise RuntimeError("ZONEHUB_REDIS_URL is required")
+    return settings.redis_url
+
+
+def create_redis(settings: Settings) -> aioredis.Redis:
+    """The app's text client (decoded responses)."""
+    if settings.redis_sentinel_master:
+        return _sentinel(settings).master_for(settings.redis_sentinel_master, redis_class=aioredis.Redis,
+                                              decode_responses=True, **_resilience())
+    return aioredis.Redis.from_url(_url(settings), decode_responses=True,
+                                   **_resilience())  # type: ignore[arg-type]
+
+
+def connection_pool(settings: Settings) -> aioredis.ConnectionPool:
     """A bytes pool (what arq's ArqRedis needs), with the same retries."""
-    return aioredis.ConnectionPool.from_url(url, **_resilience())  # type: ignore[arg-type]
+    if settings.redis_sentinel_master:
+        manager = _sentinel(settings)
+        return SentinelConnectionPool(settings.redis_sentinel_master, manager,
+                                      **{**manager.connection_kwargs, **_resilience()})
+    return aioredis.ConnectionPool.from_url(_url(settings), **_resilience())  # type: ignore[arg-type]
 
 
-def create_sync_redis(url: str) -> sync_redis.Redis:
+def create_sync_redis(settings: Settings) -> sync_redis.Redis:
     """The blocking client wechatpy's token storage needs (used in threads), same timeouts."""
-    return sync_redis.Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT_S,
-                                socket_connect_timeout=SOCKET_TIMEOUT_S)
+    timeouts = {"socket_timeout": SOCKET_TIMEOUT_S, "socket_connect_timeout": SOCKET_TIMEOUT_S}
+    if settings.redis_sentinel_master:
+        manager = sync_sentinel.Sentinel(list(settings.redis_sentinel_hosts), sentinel_kwargs=timeouts,
+                                         **master_kwargs(settings))
+        return manager.master_for(settings.redis_sentinel_master, **timeouts)
+    return sync_redis.Redis.from_url(_url(settings), **timeouts)  # type: ignore[arg-type]
 
 
 def key(*parts: object) -> str:

@@ -6,10 +6,12 @@ secrets are `SecretStr`, so they never appear in reprs or logs.
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
+from typing import Literal
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "ZONEHUB_"
@@ -29,9 +31,18 @@ class Settings(BaseSettings):
         default=f"sqlite://{DEFAULT_DATA_DIR}/zonehub.sqlite3",
         description="postgres://user:pass@host:5432/db, or sqlite://path (embedded default)",
     )
+    database_read_url: str | None = Field(
+        default=None, description="postgres://... of a read replica for heavy reads (ledgers, evaluation, "
+                                  "dashboards, exports); unset: everything reads the primary")
     redis_url: str | None = Field(
         default=None, description="redis://host:6379/0; unset: `zonehub up` starts an embedded Redis"
     )
+    redis_sentinels: str = Field(
+        default="", description="host:port,host:port of Redis Sentinels: with ZONEHUB_REDIS_SENTINEL_MASTER, "
+                                "every client asks them for the current master (the URL then gives only "
+                                "the password and database number)")
+    redis_sentinel_master: str = Field(default="", max_length=200,
+                                       description="the service name the Sentinels monitor (e.g. zonehub)")
     secret_key: SecretStr = Field(description="signs tokens, bind tickets and check-in codes")
     wechat_appid: str = "wx-zonehub-demo"
     wechat_secret: SecretStr = SecretStr("zonehub-demo-secret")
@@ -61,6 +72,10 @@ class Settings(BaseSettings):
     push_per_minute: int = Field(default=600_000, ge=1, description="token bucket shared by all workers")
     push_in_flight: int = Field(default=50, ge=1, le=1000, description="WeChat sends in flight per worker")
     push_retries: int = Field(default=3, ge=0, le=10)
+    push_batch_budget_s: int = Field(
+        default=150, ge=1, le=3600,
+        description="a notice's push batch finishes within this (half the worker's job timeout): "
+                    "batches push at once only as many as the rate lets finish in it")
     notice_batch_size: int = Field(default=1000, ge=10, le=10_000)
     notice_remind_after_s: int = Field(default=24 * 3600, ge=60)
     activity_remind_before_s: int = Field(default=24 * 3600, ge=600, le=7 * 24 * 3600,
@@ -89,6 +104,20 @@ class Settings(BaseSettings):
     storage_dir: Path | None = Field(default=None, description="attachments; default data_dir/files")
     attachment_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, le=200 * 1024 * 1024)
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="json: one object a line with request_id (and job, in a worker)")
+    worker_name: str = Field(default="", max_length=64,
+                             description="this worker's health-check name; default the host name")
+    worker_metrics_port: int = Field(
+        default=0, ge=0, le=65535, description="a worker serves its /metrics on this port; 0: none")
+    checkin_coordinates_retention_days: int = Field(
+        default=30, ge=1, le=3650, description="check-in latitude and longitude are dropped after this")
+    inbox_retention_days: int = Field(
+        default=365, ge=30, le=3650,
+        description="inbox rows of notices older than this are archived into per-unit counts")
+    trusted_proxies: str = Field(
+        default="", description="comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed "
+                                "(e.g. 127.0.0.1/32,10.0.0.0/8); empty: the peer address is the client")
 
     @field_validator("secret_key")
     @classmethod
@@ -96,6 +125,13 @@ class Settings(BaseSettings):
         if len(v.get_secret_value()) < 32:
             raise ValueError("must be at least 32 characters (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)")
         return v
+
+    @field_validator("database_read_url")
+    @classmethod
+    def _known_replica(cls, v: str | None) -> str | None:
+        if v and not v.startswith(("postgres://", "postgresql://", "asyncpg://")):
+            raise ValueError("must start with postgres:// or postgresql:// (a PostgreSQL read replica)")
+        return v or None
 
     @field_validator("database_url")
     @classmethod
@@ -110,6 +146,38 @@ class Settings(BaseSettings):
         if v is not None and v != "" and not v.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return v or None
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinel_addresses(cls, v: str) -> str:
+        for part in filter(None, (p.strip() for p in v.split(","))):
+            host, _, port = part.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{part!r} is not host:port (e.g. 10.0.0.5:26379,10.0.0.6:26379)")
+        return v
+
+    @model_validator(mode="after")
+    def _sentinel_complete(self) -> "Settings":
+        if bool(self.redis_sentinel_hosts) != bool(self.redis_sentinel_master.strip()):
+            raise ValueError("ZONEHUB_REDIS_SENTINELS and ZONEHUB_REDIS_SENTINEL_MASTER go together: "
+                             "set both (Sentinel) or neither (one Redis at ZONEHUB_REDIS_URL)")
+        if self.redis_sentinel_hosts and not self.redis_url:
+            raise ValueError("ZONEHUB_REDIS_SENTINELS needs ZONEHUB_REDIS_URL too: its password and "
+                             "database number are used, its host is not (e.g. redis://:password@sentinel/0)")
+        if self.redis_sentinel_hosts and self.redis_url and self.redis_url.startswith("unix://"):
+            raise ValueError("ZONEHUB_REDIS_SENTINELS cannot go with a unix:// ZONEHUB_REDIS_URL "
+                             "(use redis:// or rediss://)")
+        return self
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, v: str) -> str:
+        for part in filter(None, (p.strip() for p in v.split(","))):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"{part!r} is not an address or CIDR (e.g. 10.0.0.0/8)") from None
+        return v
 
     @field_validator("wechat_pay_apiv3_key")
     @classmethod
@@ -137,6 +205,20 @@ class Settings(BaseSettings):
                 }.get(kind, self.wechat_notice_template_id)
 
     @property
+    def redis_sentinel_hosts(self) -> tuple[tuple[str, int], ...]:
+        """The Sentinels' (host, port) pairs; empty: no Sentinel."""
+        pairs = []
+        for part in filter(None, (p.strip() for p in self.redis_sentinels.split(","))):
+            host, _, port = part.rpartition(":")
+            pairs.append((host.strip("[]"), int(port)))
+        return tuple(pairs)
+
+    @property
+    def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(p.strip(), strict=False)
+                     for p in self.trusted_proxies.split(",") if p.strip())
+
+    @property
     def files_dir(self) -> Path:
         return self.storage_dir or self.data_dir / "files"
 
@@ -148,7 +230,10 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            field = str(err["loc"][0]) if err["loc"] else "?"
+            if not err["loc"]:  # a rule across settings: its message names them
+                lines.append(str(err["msg"]).removeprefix("Value error, "))
+                continue
+            field = str(err["loc"][0])
             reason = "is required but not set" if err["type"] == "missing" else err["msg"]
             lines.append(f"{ENV_PREFIX}{field.upper()} {reason}")
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
