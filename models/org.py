@@ -78,6 +78,7 @@ class Member(Model):
     password_hash = fields.CharField(max_length=255, null=True)
     token_version = fields.IntField(default=0)
     is_active = fields.BooleanField(default=True)
+    erased_at = fields.DatetimeField(null=True, description="personal fields erased on request (PIPL)")
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

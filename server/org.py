@@ -35,7 +35,7 @@ async def list_zones(request: web.Request, *, principal: Principal) -> dict[str,
 @router.route("GET", ZONE, access=Access.MEMBER, response=ZoneDetailOut, tags=TAGS,
               errors=[errors.ZoneNotFound], summary="One zone: its units, liaisons and current rotation")
 async def get_zone(request: web.Request, *, principal: Principal) -> Any:
-    return await org.get_zone(path_int(request, "zone_id"))
+    return await org.get_zone(path_int(request, "zone_id"), principal)
 
 
 @router.route("GET", "/units", access=Access.UNIT_ADMIN, query=UnitsQuery, response=UnitsOut,

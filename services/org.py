@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import datetime
 
 from models.org import Liaison, Member, Role, Rotation, Unit, Zone
-from services import clock
+from services import clock, privacy
 from services.access import check_unit_scope, current_rotation
 from services.auth import Principal, member_view
 from services.errors import (
@@ -29,7 +29,7 @@ async def list_zones(*, at: datetime | None = None) -> list[View]:
                  duty_unit=duty[z.id].unit if z.id in duty else None) for z in zones]
 
 
-async def get_zone(zone_id: int) -> View:
+async def get_zone(zone_id: int, viewer: Principal | None = None) -> View:
     """One zone with its units (in duty order), its liaisons and the rotation now."""
     zone = await Zone.get_or_none(id=zone_id)
     if zone is None:
@@ -39,7 +39,16 @@ async def get_zone(zone_id: int) -> View:
     rotation = await current_rotation(zone_id)
     if rotation is not None:
         await rotation.fetch_related("unit")
-    return View(zone, units=units, liaisons=[link.member for link in liaisons], rotation=rotation)
+    return View(zone, units=units, rotation=rotation, liaisons=[
+        View(link.member, phone=privacy.phone_for(viewer, member_id=link.member.id, unit_id=link.member.unit_id,
+                                                   phone=link.member.phone)) for link in liaisons])
+
+
+async def unit_names(unit_ids: set[int]) -> dict[int, str]:
+    """Unit id -> name, for labelling rows that carry a unit id."""
+    if not unit_ids:
+        return {}
+    return dict(await Unit.filter(id__in=unit_ids).values_list("id", "name"))
 
 
 async def list_units(principal: Principal, *, zone_id: int | None = None) -> list[Unit]:
@@ -64,4 +73,4 @@ async def list_members(principal: Principal, *, unit_id: int, role: Role | None 
     qs = Member.filter(unit_id=unit_id, id__gt=cursor or 0)
     if role is not None:
         qs = qs.filter(role=role)
-    return [member_view(m) for m in await qs.order_by("id").limit(limit)]
+    return [member_view(m, principal) for m in await qs.order_by("id").limit(limit)]

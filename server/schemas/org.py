@@ -73,9 +73,19 @@ class MembersQuery(In):
     limit: int = Field(default=200, ge=1, le=1000)
 
 
+class ImportWarning(Out):
+    code: str = Field(description="zone_size: a zone holding units outside 8-10 of them")
+    message: str
+    zone_id: int
+    zone_name: str
+    units: int
+
+
 class ImportOut(Out):
     kind: str
     rows: int
     created: int
     updated: int
     unchanged: int
+    warnings: list[ImportWarning] = Field(
+        description="units imports: every zone left with fewer than 8 or more than 10 units")
