@@ -63,6 +63,7 @@ class Notice(Model):
     ref_id = fields.IntField(null=True)
     recipients = fields.IntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
+    archived_at = fields.DatetimeField(null=True, description="its inbox rows were folded into notice_tally rows")
 
     class Meta:
         table = "notice"
@@ -114,6 +115,25 @@ class InboxItem(Model):
         table = "inbox_item"
         unique_together = (("notice", "member_id"),)
         indexes = (("member_id", "notice_id"),)
+
+
+class NoticeTally(Model):
+    """What the inbox rows of an archived notice counted, per unit (null: recipients without one),
+    so reach and acknowledgement figures outlive the rows."""
+
+    id = fields.BigIntField(primary_key=True)
+    notice: fields.ForeignKeyRelation[Notice] = fields.ForeignKeyField(
+        "models.Notice", related_name=False, on_delete=fields.CASCADE)
+    notice_id: int
+    unit_id = fields.IntField(null=True)
+    delivered = fields.IntField(default=0)
+    read = fields.IntField(default=0)
+    acked = fields.IntField(default=0)
+    pushes = fields.JSONField(default=dict, description="push status (or pending) to a count")
+
+    class Meta:
+        table = "notice_tally"
+        unique_together = (("notice_id", "unit_id"),)
 
 
 class SubscriptionGrant(Model):

@@ -6,13 +6,15 @@
    worker dies mid-way; the lease is short and renewed, so another worker resumes within seconds.
 4. `due_work` (the sweeper) finds any step not done after a while and hands it to the queue
    again: a Redis outage or a killed worker delays a notice, never drops or doubles it.
-5. `send_reminders` and `send_deadline_lists` chase who has not read or acknowledged.
+5. `send_reminders` and `send_deadline_lists` chase who has not read or acknowledged (a reminder
+   more than two days late is not sent).
 System messages (services/inbox.py) are written delivered; from step 3 on they travel alike.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,9 +40,12 @@ from services.db import fetch_rows
 from services.notices import resolve_audience
 from services.push import Pusher
 
+log = logging.getLogger(__name__)
+
 PUSH_CHUNK = 50
 PUSH_LEASE = timedelta(seconds=20)  # renewed before every chunk: a dead worker's batch is free soon
 STALE_AFTER = timedelta(seconds=30)  # handed over this long ago and not done: hand it over again
+REMIND_LATE = timedelta(days=2)  # a reminder due longer ago than this is noise: not sent
 
 
 async def plan(notice_id: int, *, batch_size: int) -> list[int]:
@@ -97,6 +102,17 @@ def push_data(notice: Notice) -> dict[str, Any]:
     return {"thing1": {"value": notice.title[:20]},
             "time2": {"value": clock.local_iso(notice.created_at)[:16].replace("T", " ")},
             "thing3": {"value": hint[:20]}}
+
+
+async def push_pending(notice_id: int, batch_no: int) -> bool:
+    """The batch is delivered to the inbox and not yet pushed."""
+    return await NoticeBatch.filter(notice_id=notice_id, batch_no=batch_no, delivered_at__isnull=False,
+                                    pushed_at__isnull=True).exists()
+
+
+async def still_queued(notice_id: int, batch_no: int) -> None:
+    """A push batch waiting for a slot is in the queue: the sweeper need not hand it over."""
+    await NoticeBatch.filter(notice_id=notice_id, batch_no=batch_no).update(enqueued_at=clock.now())
 
 
 async def push_batch(notice_id: int, batch_no: int, *, pusher: Pusher,
@@ -228,6 +244,11 @@ async def send_reminders(*, pusher: Pusher, template_id: str, default_after_s: i
                                       delivered_at__isnull=False):
         after = timedelta(seconds=notice.remind_after_s or default_after_s)
         if notice.created_at + after > now:
+            continue
+        if notice.created_at + after + REMIND_LATE < now:  # the jobs were stopped, or rows imported
+            await Notice.filter(id=notice.id).update(reminders_done_at=now)
+            log.warning("notice %s: its reminder was due %s ago, not sent", notice.id,
+                        now - notice.created_at - after)
             continue
         waiting = InboxItem.filter(notice_id=notice.id, reminded_at__isnull=True)
         waiting = waiting.filter(acked_at__isnull=True) if notice.require_ack else \

@@ -93,20 +93,27 @@ def _notice(y: Year, spec: Spec, *, newest: bool) -> None:
         "require_ack": spec.ack_due is not None, "ack_due_at": spec.ack_due,
         "sender_id": spec.sender_id or y.admin_id}, recipients=rows)
     fan_out(notice)
-    for n, row in enumerate(rows):
-        granted = rng.random() < 0.7  # those who granted a subscribe message were pushed
-        row.push_status = PushStatus.SENT if granted else PushStatus.NO_GRANT
-        row.pushed_at = notice.batches[n // NOTICE_BATCH]["pushed_at"] if granted else None
-    remind = at + DAY
-    if remind <= now:  # the one reminder to whoever had not read (or acknowledged) by then
-        notice.fields["reminders_done_at"] = remind
-        for row in rows:
-            done = row.acked_at if spec.ack_due else row.read_at
-            if done is None or done > remind:
-                row.reminded_at = remind
+    pushed_and_reminded(y, notice)
     if spec.ack_due is not None:
         _receipts(y, notice, spec)
     y.notices.append(notice)
+
+
+def pushed_and_reminded(y: Year, notice: PendingNotice) -> None:
+    """What the jobs did for a fanned-out notice: pushed whoever had granted a subscribe message,
+    and a day later the one reminder to whoever had not read (or acknowledged) by then, so the
+    reminder job finds nothing of the demo's past still to do."""
+    for n, row in enumerate(notice.recipients):
+        granted = y.rng.random() < 0.7
+        row.push_status = PushStatus.SENT if granted else PushStatus.NO_GRANT
+        row.pushed_at = notice.batches[n // NOTICE_BATCH]["pushed_at"] if granted else None
+    remind = notice.at + DAY
+    if remind <= y.now:
+        notice.fields["reminders_done_at"] = remind
+        for row in notice.recipients:
+            done = row.acked_at if notice.fields.get("require_ack") else row.read_at
+            if done is None or done > remind:
+                row.reminded_at = remind
 
 
 def _receipts(y: Year, notice: PendingNotice, spec: Spec) -> None:

@@ -6,10 +6,13 @@ the subscribe-message grants members give."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
+from tortoise.functions import Count
+from tortoise.transactions import in_transaction
 
 from models.notices import (
     InboxItem,
@@ -17,6 +20,7 @@ from models.notices import (
     NoticeBatch,
     NoticeKind,
     NoticeStatus,
+    NoticeTally,
     SubscriptionGrant,
     UnitReceipt,
 )
@@ -128,3 +132,43 @@ async def record_subscription(member_id: int, *, template_id: str, accept: bool)
         await SubscriptionGrant.filter(member_id=member_id, template_id=template_id).update(
             rejected_total=F("rejected_total") + 1)
     return await SubscriptionGrant.get(member_id=member_id, template_id=template_id)
+
+
+# -- archiving old notices -----------------------------------------------------------------------
+
+async def archive_old(*, older_than: timedelta, limit: int = 50) -> int:
+    """Fold the inbox rows of notices created before `older_than` ago into per-unit counts
+    (NoticeTally) and delete them, a notice per transaction: its reach and acknowledgement
+    figures survive, the table stops growing with every city-wide notice. Safe to run twice and
+    on several workers (the notice's `archived_at` is claimed by a conditional update)."""
+    cutoff = clock.now() - older_than
+    ids = await Notice.filter(created_at__lt=cutoff, archived_at__isnull=True,
+                              delivered_at__isnull=False).order_by("id").limit(limit) \
+        .values_list("id", flat=True)
+    done = 0
+    for notice_id in ids:
+        async with in_transaction():
+            if not await Notice.filter(id=notice_id, archived_at__isnull=True).update(archived_at=clock.now()):
+                continue
+            tallies: dict[int | None, NoticeTally] = {}
+            rows = InboxItem.filter(notice_id=notice_id)
+            for unit_id, status, delivered, read, acked in await rows.group_by("unit_id", "push_status") \
+                    .annotate(n=Count("id"), r=Count("read_at"), a=Count("acked_at")) \
+                    .values_list("unit_id", "push_status", "n", "r", "a"):
+                tally = tallies.setdefault(unit_id, NoticeTally(notice_id=notice_id, unit_id=unit_id, pushes={}))
+                tally.delivered += delivered
+                tally.read += read
+                tally.acked += acked
+                key = status.value if status is not None else "pending"
+                tally.pushes[key] = tally.pushes.get(key, 0) + delivered
+            await NoticeTally.bulk_create(list(tallies.values()))
+            await rows.delete()
+            done += 1
+    return done
+
+
+async def tallies(notice_ids: Iterable[int], *, unit_ids: Iterable[int] | None = None) -> list[NoticeTally]:
+    qs = NoticeTally.filter(notice_id__in=list(notice_ids))
+    if unit_ids is not None:
+        qs = qs.filter(unit_id__in=list(unit_ids))
+    return await qs

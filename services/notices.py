@@ -15,6 +15,7 @@ from models.notices import (
     Notice,
     NoticeBatch,
     NoticeKind,
+    NoticeTally,
     NoticePriority,
     NoticeStatus,
     PushStatus,
@@ -57,7 +58,9 @@ async def check_audience(principal: Principal, audience: dict[str, Any]) -> int 
 
 async def create(principal: Principal, *, title: str, body: str, audience: dict[str, Any],
                  require_ack: bool, ack_due_at: datetime | None, priority: str,
-                 attachments: list[dict[str, Any]], remind_after_s: int | None) -> Notice:
+                 attachments: list[dict[str, Any]], remind_after_s: int | None,
+                 ref_type: str = "", ref_id: int | None = None) -> Notice:
+    """A notice for an audience (`ref_type`/`ref_id`: what it is about, e.g. a featured practice)."""
     sender_unit = await check_audience(principal, audience)
     attachments = await files.resolve(principal, attachments)
     async with in_transaction():
@@ -66,7 +69,7 @@ async def create(principal: Principal, *, title: str, body: str, audience: dict[
             audience=audience, require_ack=require_ack, ack_due_at=ack_due_at,
             priority=NoticePriority(priority), attachments=attachments,
             remind_after_s=remind_after_s, sender_id=principal.member_id,
-            sender_unit_id=sender_unit)
+            sender_unit_id=sender_unit, ref_type=ref_type, ref_id=ref_id)
         await files.attach(attachments, ref_type="notice", ref_id=notice.id)
     return notice
 
@@ -111,18 +114,30 @@ async def stats(principal: Principal, notice_id: int) -> dict[str, Any]:
         raise NoticeNotFound(notice_id=notice_id)
     own_unit_only = False
     if not principal.is_committee and notice.sender_id != principal.member_id:
-        if not (principal.is_unit_admin and await InboxItem.exists(notice_id=notice_id,
-                                                                  unit_id=principal.unit_id)):
+        if not (principal.is_unit_admin and (
+                await InboxItem.exists(notice_id=notice_id, unit_id=principal.unit_id)
+                or await NoticeTally.exists(notice_id=notice_id, unit_id=principal.unit_id))):
             raise Forbidden()
         own_unit_only = True
     base = InboxItem.filter(notice_id=notice_id)
     if own_unit_only:
         base = base.filter(unit_id=principal.unit_id)
-    delivered = await base.count()
-    read = await base.filter(read_at__isnull=False).count()
-    acked = await base.filter(acked_at__isnull=False).count()
-    by_push = dict(await base.group_by("push_status").annotate(n=Count("id"))
-                   .values_list("push_status", "n"))
+    if notice.archived_at is not None:  # its rows were folded into per-unit counts
+        kept = await NoticeTally.filter(notice_id=notice_id, **(
+            {"unit_id": principal.unit_id} if own_unit_only else {}))
+        delivered, read = sum(t.delivered for t in kept), sum(t.read for t in kept)
+        acked = sum(t.acked for t in kept)
+        by_push: dict[Any, int] = {}
+        for t in kept:
+            for status, n in t.pushes.items():
+                key = None if status == "pending" else PushStatus(status)
+                by_push[key] = by_push.get(key, 0) + n
+    else:
+        delivered = await base.count()
+        read = await base.filter(read_at__isnull=False).count()
+        acked = await base.filter(acked_at__isnull=False).count()
+        by_push = dict(await base.group_by("push_status").annotate(n=Count("id"))
+                       .values_list("push_status", "n"))
     pushes = {s.value: by_push.get(s, 0) for s in PushStatus} | {"pending": by_push.get(None, 0)}
     pushed = pushes[PushStatus.SENT.value]
     per_unit = await _per_unit(notice_id, principal.unit_id if own_unit_only else None)
@@ -131,6 +146,8 @@ async def stats(principal: Principal, notice_id: int) -> dict[str, Any]:
     if own_unit_only:
         total = delivered
         batches = [(at, 1) for (at,) in await base.order_by("delivered_at").values_list("delivered_at")]
+        if notice.archived_at is not None:
+            batches = []  # when each row arrived went with the rows
     else:
         total = notice.recipients
         batches = await NoticeBatch.filter(notice_id=notice_id, delivered_at__isnull=False) \
@@ -162,6 +179,13 @@ async def stats(principal: Principal, notice_id: int) -> dict[str, Any]:
 
 
 async def _per_unit(notice_id: int, unit_id: int | None) -> list[dict[str, Any]]:
+    kept = await NoticeTally.filter(notice_id=notice_id, **({"unit_id": unit_id} if unit_id is not None else {}))
+    if kept:
+        signed = set(await UnitReceipt.filter(notice_id=notice_id).values_list("unit_id", flat=True))
+        names = dict(await Unit.filter(id__in=[t.unit_id for t in kept if t.unit_id]).values_list("id", "name"))
+        return [{"unit_id": t.unit_id, "unit_name": names.get(t.unit_id, ""), "delivered": t.delivered,
+                 "read": t.read, "acked": t.acked, "signed": t.unit_id in signed}
+                for t in sorted(kept, key=lambda t: t.unit_id or 0)]
     qs = InboxItem.filter(notice_id=notice_id)
     if unit_id is not None:
         qs = qs.filter(unit_id=unit_id)
@@ -196,5 +220,8 @@ async def sent(principal: Principal, *, cursor: int | None, limit: int) -> dict[
                 .annotate(n=Count("id")).group_by("notice_id").values_list("notice_id", "n")) if ids else {}
     acked = dict(await InboxItem.filter(notice_id__in=ids, acked_at__isnull=False)
                  .annotate(n=Count("id")).group_by("notice_id").values_list("notice_id", "n")) if ids else {}
+    for t in await NoticeTally.filter(notice_id__in=[n.id for n in rows if n.archived_at is not None]):
+        read[t.notice_id] = read.get(t.notice_id, 0) + t.read
+        acked[t.notice_id] = acked.get(t.notice_id, 0) + t.acked
     return {"items": [View(n, read=read.get(n.id, 0), acked=acked.get(n.id, 0)) for n in rows],
             "next_cursor": rows[-1].id if len(rows) == limit else None}

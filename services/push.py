@@ -15,6 +15,7 @@ import aiohttp
 import redis.asyncio as aioredis
 
 from models.notices import PushStatus
+from services import metrics
 from services.redis import key
 from services.wechat import WeChat
 
@@ -137,6 +138,7 @@ class Pusher:
                     errcode = -1
                 if errcode == 0:
                     return PushResult(PushStatus.SENT)
+                metrics.wechat_error("subscribe_send", errcode)
                 if errcode in TOKEN_REJECTED and not refreshed:
                     refreshed = True
                     await self._access_token(stale=token)
@@ -149,3 +151,42 @@ class Pusher:
                 if attempt <= self.retries:
                     await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
         return PushResult(PushStatus.FAILED, errcode)
+
+
+# -- push batch slots ------------------------------------------------------------------------------
+
+_SLOT = """
+local slots, now, token, hold_ms, cap = KEYS[1], tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', slots, '-inf', now)
+if redis.call('ZCARD', slots) >= cap then return 0 end
+redis.call('ZADD', slots, now + hold_ms, token)
+redis.call('PEXPIRE', slots, hold_ms)
+return 1
+"""
+
+
+def batch_slots(*, per_minute: int, batch_size: int, budget_s: float) -> int:
+    """How many push batches may run at once, across all workers: as many as the shared rate
+    lets each finish within `budget_s` (at least one)."""
+    return max(1, int(per_minute / 60 * budget_s // batch_size))
+
+
+class PushSlots:
+    """A cap on push batch jobs running at once across all workers (a sorted set in Redis of
+    the holders, each with its expiry: a killed worker's slot frees itself after `hold_s`).
+
+    With the rate shared by every batch running, 100 batches of a city-wide notice under a low
+    rate would each crawl and all pass the job timeout together; with the cap, a batch runs
+    only when it can finish in its budget, and the others wait their turn in the queue."""
+
+    def __init__(self, redis: aioredis.Redis, *, cap: int, hold_s: float) -> None:
+        self.redis, self.cap, self.hold_ms = redis, cap, int(hold_s * 1000)
+        self._take = redis.register_script(_SLOT)
+        self._key = key("push-slots")
+
+    async def acquire(self, token: str) -> bool:
+        return bool(int(await self._take(keys=[self._key], args=[
+            int(time.time() * 1000), token, self.hold_ms, self.cap])))
+
+    async def release(self, token: str) -> None:
+        await self.redis.zrem(self._key, token)

@@ -17,12 +17,14 @@ from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.session.redisstorage import RedisStorage
 
+from services import metrics
 from services.errors import (
     Unavailable,
     UpstreamError,
     WeChatCodeInvalid,
 )
 from services.redis import create_sync_redis
+from services.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -82,21 +84,24 @@ class _Client(WeChatClient):
 class WeChat:
     """Async façade: `await wechat.openid_for_code(code)` and friends."""
 
-    def __init__(self, *, appid: str, secret: str, api_base: str, redis_url: str,
+    def __init__(self, *, appid: str, secret: str, api_base: str, settings: Settings,
                  timeout_s: float = 5.0) -> None:
-        self._sync_redis = create_sync_redis(redis_url)
+        self._sync_redis = create_sync_redis(settings)
         self.client = _Client(appid, secret, api_base=api_base, sync_redis=self._sync_redis,
                               timeout_s=timeout_s)
 
     async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        api = getattr(fn, "__name__", "call")
         try:
             return await asyncio.to_thread(fn, *args, **kwargs)
-        except WeChatClientException:
+        except WeChatClientException as exc:
+            metrics.wechat_error(api, exc.errcode)
             raise
         except redis.RedisError as exc:  # our own Redis (the shared access token), not WeChat
             log.warning("redis failed during a wechat call: %s", type(exc).__name__)
             raise Unavailable() from None
         except (requests.RequestException, ValueError) as exc:
+            metrics.wechat_error(api, -1)
             log.warning("wechat call failed: %s", type(exc).__name__)
             raise UpstreamError() from None
 

@@ -11,7 +11,9 @@ from arq import cron
 from arq.connections import ArqRedis
 
 from services import clock, delivery
+from services.push import PushSlots
 from services.settings import Settings
+from tasks.observe import traced
 
 log = logging.getLogger(__name__)
 
@@ -21,19 +23,20 @@ def _id(notice_id: int, step: str, batch_no: int | None = None, bucket: str | No
 
 
 async def enqueue_plan(redis: ArqRedis, notice_id: int, *, bucket: str | None = None) -> None:
-    await redis.enqueue_job("plan_notice", notice_id, _job_id=_id(notice_id, "plan", bucket=bucket))
+    await redis.enqueue_job("plan_notice", notice_id, _job_id=_id(notice_id, "plan", bucket=bucket),
+                            **traced())
 
 
 async def enqueue_deliver(redis: ArqRedis, notice_id: int, batch_no: int, *,
                           bucket: str | None = None) -> None:
     await redis.enqueue_job("deliver_notice_batch", notice_id, batch_no,
-                            _job_id=_id(notice_id, "deliver", batch_no, bucket))
+                            _job_id=_id(notice_id, "deliver", batch_no, bucket), **traced())
 
 
 async def enqueue_push(redis: ArqRedis, notice_id: int, batch_no: int, *,
-                       bucket: str | None = None) -> None:
-    await redis.enqueue_job("push_notice_batch", notice_id, batch_no,
-                            _job_id=_id(notice_id, "push", batch_no, bucket))
+                       bucket: str | None = None, waited: int = 0, defer_s: float | None = None) -> None:
+    await redis.enqueue_job("push_notice_batch", notice_id, batch_no, waited,
+                            _job_id=_id(notice_id, "push", batch_no, bucket), _defer_by=defer_s, **traced())
 
 
 async def hand_over(redis: ArqRedis, notice_id: int) -> None:
@@ -59,10 +62,26 @@ async def deliver_notice_batch(ctx: dict[str, Any], notice_id: int, batch_no: in
     return size
 
 
-async def push_notice_batch(ctx: dict[str, Any], notice_id: int, batch_no: int) -> dict[str, int]:
+async def push_notice_batch(ctx: dict[str, Any], notice_id: int, batch_no: int,
+                            waited: int = 0) -> dict[str, int]:
+    """Push a batch when one of the push slots is free (services.push.PushSlots); else hand it
+    to the queue again a little later, so waiting never counts against the job timeout."""
     settings: Settings = ctx["settings"]
-    counts = await delivery.push_batch(notice_id, batch_no, pusher=ctx["pusher"],
-                                       template_for=settings.template_for)
+    if not await delivery.push_pending(notice_id, batch_no):
+        return {}
+    slots: PushSlots = ctx["push_slots"]
+    token = f"{notice_id}:{batch_no}:{ctx.get('job_id', '')}"
+    if not await slots.acquire(token):
+        await delivery.still_queued(notice_id, batch_no)  # the sweeper leaves it to this chain
+        batch_s = settings.notice_batch_size / (settings.push_per_minute / 60)
+        await enqueue_push(ctx["redis"], notice_id, batch_no, bucket=f"wait{waited + 1}",
+                           waited=waited + 1, defer_s=max(0.2, min(5.0, batch_s / 4)))
+        return {"waiting": 1}
+    try:
+        counts = await delivery.push_batch(notice_id, batch_no, pusher=ctx["pusher"],
+                                           template_for=settings.template_for)
+    finally:
+        await slots.release(token)
     return dict(counts)
 
 

@@ -118,6 +118,9 @@ class InboxEntry(Out):
     attachments: list[AttachmentOut] = _of_notice("attachments")
     require_ack: bool = _of_notice("require_ack")
     ack_due_at: Timestamp | None = _of_notice("ack_due_at")
+    ref_type: str = Field(validation_alias=AliasChoices("ref_type", AliasPath("notice", "ref_type")),
+                          description="what it is about, e.g. practice (a featured good practice)")
+    ref_id: int | None = _of_notice("ref_id")
     delivered_at: Timestamp
     read_at: Timestamp | None
     acked_at: Timestamp | None

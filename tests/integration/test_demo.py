@@ -142,7 +142,8 @@ async def test_loading_twice_changes_no_row(demo: Loaded) -> None:
         "upload", "attachment_ref", "import_run", "rotation_change", "refund", "contest_entry",
         "contest_round", "compliance_warning", "scan_nonce", "subscription_grant",
         "activity_unit_seats", "rotation_warning", "meeting_deployment", "evaluation",
-        "evaluation_rubric", "audit_entry"}
+        "evaluation_rubric", "audit_entry", "partition_proposal",
+        "notice_tally"}
 
 
 async def test_the_reported_member_range_is_the_one_that_logs_in(demo: Loaded) -> None:
@@ -273,6 +274,17 @@ async def test_notice_recipients_equal_inbox_rows_and_batches_are_done(demo: Loa
         assert stats["delivered"] == notice.recipients and 0 < stats["read"] < notice.recipients
         if notice.require_ack:
             assert 0 < stats["acked"] < stats["read"]
+
+
+async def test_the_reminder_job_finds_nothing_of_the_past_left_to_do(demo: Loaded) -> None:
+    """Every notice a day old had its reminder (a featured practice's too), and whoever was
+    pushed had granted it: a first run of the jobs does not remind the city of last January."""
+    day_old = await Notice.filter(kind=NoticeKind.NOTICE, created_at__lte=clock.now() - timedelta(days=1))
+    assert any(n.ref_type == "practice" for n in day_old)
+    for notice in day_old:
+        assert notice.reminders_done_at is not None, notice.title
+        assert await InboxItem.filter(notice_id=notice.id, reminded_at__isnull=False).exists(), notice.title
+        assert not await InboxItem.filter(notice_id=notice.id, push_status__isnull=True).exists(), notice.title
 
 
 # -- supervision ----------------------------------------------------------------------------------

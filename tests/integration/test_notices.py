@@ -248,6 +248,24 @@ async def test_reminders_and_deadline_lists_once_with_two_workers(
     assert len(fake_wechat.messages) - pushes_before == len(people) - 1   # no second reminder
 
 
+async def test_a_reminder_days_late_is_not_sent(
+        client: TestClient[Any, Any], city: City, settings: Settings, fake_wechat: FakeWeChat) -> None:
+    """The jobs were stopped (or rows came from elsewhere): a member is not reminded of a notice
+    days after the reminder was due, and the notice is not looked at again."""
+    staff = await staff_login(client)
+    unit = city.units[city.zones[0].id][0]
+    await grant_all([m.id for m in city.members[unit.id]], n=2)
+    sent = await send(client, staff, audience={"unit_ids": [unit.id]}, remind_after_s=3600)
+    await run_workers(settings)
+    pushes_before = len(fake_wechat.messages)
+    clock.travel(timedelta(days=3))
+    await client.app[ARQ].enqueue_job("chase_notices", _job_id="chase-late")
+    await run_workers(settings)
+    assert len(fake_wechat.messages) == pushes_before
+    assert not await InboxItem.filter(notice_id=sent["id"], reminded_at__isnull=False).exists()
+    assert (await Notice.get(id=sent["id"])).reminders_done_at is not None
+
+
 async def test_subscriptions_count_grants(client: TestClient[Any, Any], city: City) -> None:
     token = await wechat_login(client, city.members[city.units[city.zones[0].id][0].id][0].openid or "")
     for result, expected in [("accept", 1), ("accept", 2), ("reject", 2)]:
@@ -258,3 +276,21 @@ async def test_subscriptions_count_grants(client: TestClient[Any, Any], city: Ci
                           headers=bearer(token))
     assert r.status == 422
 
+
+
+async def test_under_a_low_push_rate_every_batch_finishes_within_the_job_timeout(
+        client: TestClient[Any, Any], settings: Settings, fake_wechat: FakeWeChat) -> None:
+    """48 members in batches of 10 at 600 pushes a minute (10 a second) take about 4 s to push.
+    Run all five batches at once and they share the rate, so each needs about 4 s and every
+    one of them passes a 2.5 s job timeout. Sized by the rate (a batch may take 1 s: one batch
+    at a time), each finishes in about a second and the others wait in the queue, not in a job."""
+    settings = settings.model_copy(update={"push_per_minute": 600, "push_batch_budget_s": 1,
+                                           "notice_batch_size": 10})
+    _, members, sent = await notice_to_granted_city(client)
+    assert len(members) == 48
+    await run_workers(settings, job_timeout=2.5)  # a job that timed out fails the run
+    rows = await InboxItem.filter(notice_id=sent["id"]).values_list("push_status", flat=True)
+    assert Counter(rows) == {PushStatus.SENT: len(members)}
+    assert await NoticeBatch.filter(notice_id=sent["id"], pushed_at__isnull=True).count() == 0
+    assert sorted(m["touser"] for m in fake_wechat.messages) == sorted(
+        await Member.filter(id__in=members).values_list("openid", flat=True))
