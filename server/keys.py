@@ -23,4 +23,5 @@ PAY = web.AppKey("pay", WeChatPay)
 
 # per-request
 REQUEST_ID = web.RequestKey("request_id", str)
+CLIENT_ADDRESS = web.RequestKey("client_address", str)
 PRINCIPAL = web.RequestKey("principal", Principal)

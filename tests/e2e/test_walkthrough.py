@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -24,7 +25,16 @@ def test_a_fresh_stack_walks_through_and_stops_quietly(tmp_path: Path) -> None:
         assert (tmp_path / "var" / "zonehub.sqlite3").exists()
         started = time.monotonic()
         os.killpg(proc.pid, signal.SIGINT)
-        out, _ = proc.communicate(timeout=60)
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired as exc:   # say what was still running, then clean up
+            alive = subprocess.run(["ps", "-o", "pid=,stat=,etime=,args=", "--ppid", str(proc.pid)],
+                                   capture_output=True, text=True).stdout
+            for line in alive.splitlines():   # each child has a session of its own
+                os.kill(int(line.split()[0]), signal.SIGKILL)
+            os.killpg(proc.pid, signal.SIGKILL)
+            tail = (exc.output or b"")[-3000:].decode(errors="replace")
+            pytest.fail(f"`zonehub up` did not stop in 60 s; its children:\n{alive}\noutput:\n{tail}")
         stopped_in = time.monotonic() - started
     assert proc.returncode == 0, out
     assert "zonehub is up" in out and "demo city loaded" in out

@@ -166,7 +166,10 @@ def fresh_stack(folder: Path, admin_password: str) -> Iterator[tuple[str, str, s
                PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "server.cli", "up", "--port", str(api),
                              "--wechat-port", str(wechat)], cwd=folder, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                            # started as a shell starts a background job (`zonehub up &`, nohup, CI
+                            # runners): SIGINT ignored, which Python would otherwise keep ignoring
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     base = f"http://127.0.0.1:{api}"
     try:
         def healthy() -> bool:

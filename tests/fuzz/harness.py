@@ -73,6 +73,9 @@ KNOWN_FALSE_POSITIVES: list[Known] = [
           "a wx.login code is a one-time credential from WeChat; a schema cannot make a real one"),
     Known("positive_data_acceptance", "POST /api/v1/auth/bind", "bind_ticket_invalid",
           "a bind ticket is a one-time credential the server issued"),
+    Known("positive_data_acceptance", "POST /api/v1/console/tickets/{ticket}/confirm",
+          "console_ticket_invalid",
+          "a console login ticket is a one-time credential the console's login page issued"),
     Known("positive_data_acceptance", "POST /api/v1/org/import", "import_invalid",
           "the rows inside the CSV/XLSX file are not described by the multipart schema"),
     Known("positive_data_acceptance", "POST /api/v1/attachments", "multipart_invalid",
@@ -85,6 +88,11 @@ KNOWN_FALSE_POSITIVES: list[Known] = [
           "nothing of a file's content"),
     Known("positive_data_acceptance", "POST /api/v1/org/import", "invalid_request",
           "an empty file part is no file; `format: binary` allows zero bytes", "缺少文件"),
+    Known("positive_data_acceptance", "POST /api/v1/practices", "not_an_image",
+          "a photo is a stored file typed by its first bytes (JPEG, PNG); the schema can say "
+          "'stored', not what the bytes are"),
+    Known("positive_data_acceptance", "PUT /api/v1/activities/{activity_id}/record", "not_an_image",
+          "as for POST /practices"),
     Known("positive_data_acceptance", "POST /api/v1/activities", "invalid_request", _RULE,
           "不能晚于"),  # time windows defaulted from the start or from now
     Known("positive_data_acceptance", "PATCH /api/v1/activities/{activity_id}", "invalid_request",
@@ -121,6 +129,12 @@ KNOWN_FALSE_POSITIVES: list[Known] = [
     Known("positive_data_acceptance", "GET /api/v1/rotation-plans/{year}", "year_out_of_range",
           "as for POST /rotations/generate"),
     Known("positive_data_acceptance", "POST /api/v1/rotation-plans/{year}/confirm",
+          "year_out_of_range", "as for POST /rotations/generate"),
+    Known("positive_data_acceptance", "POST /api/v1/partitions", "partition_infeasible", _RULE
+          + " (whether the city's units fit that many zones of 8-10)"),
+    Known("positive_data_acceptance", "POST /api/v1/partitions/{partition_id}/apply",
+          "quarter_started", _RULE + " (the quarter must not have started)"),
+    Known("positive_data_acceptance", "POST /api/v1/partitions/{partition_id}/apply",
           "year_out_of_range", "as for POST /rotations/generate"),
     # Rules on values JSON Schema has no words for, on every operation ("*").
     Known("positive_data_acceptance", "*", "invalid_request",

@@ -24,8 +24,9 @@ from aiohttp.test_utils import TestClient
 
 from models.org import Liaison, Member, Role, Rotation
 from server.app import ROUTERS
+from server.keys import REDIS
 from server.routing import openapi_path
-from services import clock
+from services import clock, console
 from services.auth import hash_password
 from tests.support import STAFF_PASSWORD, City, bearer, staff_login, wechat_login
 
@@ -125,6 +126,21 @@ def cases(w: dict[str, Any]) -> list[Case]:
         Case("GET", "/me/pass", SIGNED_IN),
         Case("GET", "/checkin/pass-key", set(ROLES)),
         Case("GET", "/me/activities", SIGNED_IN),
+        # activity records ({a1} starts within hours: allowed callers get past every check to 409
+        # record_window_closed); zone 2's activity is open to all, its record to its zone only
+        Case("GET", "/activities/{a2}/record", {"committee"}),
+        Case("GET", "/activities/{a1}/record", SIGNED_IN),
+        Case("PUT", "/activities/{a2}/record", {"committee"}, {"minutes": "纪要"}),
+        Case("PUT", "/activities/{a1}/record", {"duty", "liaison", "committee"}, {"minutes": "纪要"},
+             note="the duty unit of the rotation it belongs to; staff governing the zone"),
+        # good practice ({pr2}: published by a unit of zone 2)
+        Case("POST", "/practices", {"unit_admin", "duty", "last_duty"}, {"title": "经验", "body": "做法"},
+             note="a unit admin, for their own unit"),
+        Case("POST", "/practices", set(), {"title": "经验", "body": "做法", "unit_id": w["u2"]},
+             note="another zone's unit: nobody publishes in its name"),
+        Case("GET", "/practices", SIGNED_IN),
+        Case("GET", "/practices/{pr2}", SIGNED_IN),
+        Case("POST", "/practices/{pr2}/feature", {"committee"}),
         Case("GET", "/activities/{c2}/entries", {"committee"}),
         Case("POST", "/activities/{c2}/entries", set(), {"title": "作品"}),
         Case("GET", "/activities/{c2}/results", {"committee"}),
@@ -235,9 +251,24 @@ def cases(w: dict[str, Any]) -> list[Case]:
         Case("POST", "/units/{u2}/invite-code", {"committee"}),
         Case("POST", "/units/{u1}/invite-code", {"unit_admin", "liaison", "committee"}),
         Case("GET", "/audit", {"liaison", "committee"}),
+        Case("GET", "/members/{member_id}/export", {"member", "committee"}, note="the member's own data"),
+        Case("GET", "/members/{m2}/export", {"committee"}),
+        Case("POST", "/members/{m_erase}/erase", {"committee"}),
         Case("GET", "/notices", ADMINS, note="each sees what they may: the committee all, others their own"),
+        # re-partitioning ({pp}: a pending proposal; applying it comes last, from year + 2)
+        Case("POST", "/partitions", {"committee"}, {"seed": 1, "time_budget_s": 5}),
+        Case("GET", "/partitions", {"committee"}),
+        Case("GET", "/partitions/{pp}", {"committee"}),
+        Case("POST", "/partitions/{pp}/apply", {"committee"}, {"from_quarter": f"{w['year'] + 2}Q1"}),
         # me and meta
         Case("GET", "/me", SIGNED_IN),
+        Case("PUT", "/me/password", {"unit_admin", "duty", "last_duty"},
+             body={"username": "matrix-admin", "password": "a-long-passphrase"},
+             note="a unit admin's own account; staff are refused (the committee resets theirs); "
+                  "after the first, the username is taken (409)"),
+        Case("POST", "/console/tickets/{ticket}/confirm", ADMINS,
+             note="plain members are refused (console_not_allowed); the first admin confirms, "
+                  "the next find it used (410 console_ticket_invalid)"),
         Case("GET", "/health", set(ROLES)),
     ]
 
@@ -320,10 +351,13 @@ async def world(client: TestClient[Any, Any], city: City) -> dict[str, Any]:
         "direction": "income", "category": "other_income", "amount_fen": 5000,
         "description": "捐赠", "occurred_on": _today()}))["id"]
     w.update(r1=duty.id, r2=duty2.id, rl=last.id, m1=city.members[plain.id][1].id,
-             m2=city.members[u2.id][0].id, staff2=staff2_id)
+             m2=city.members[u2.id][0].id, staff2=staff2_id, m_erase=city.members[u2.id][2].id)
     meeting = {"year": year, "quarter": quarter, "title": "例会", "starts_at": _iso(timedelta(days=3))}
     w["m"] = (await post("/meetings", meeting))["id"]
     w["mx"] = (await post("/meetings", {**meeting, "year": year + 1, "quarter": 1}))["id"]
+    w["pr2"] = (await post("/practices", {"title": "二区经验", "body": "做法"}, duty2_token))["id"]
+    w["pp"] = (await post("/partitions", {"seed": 1}))["id"]
+    w["ticket"] = await console.create_ticket(client.app[REDIS], browser="matrix-browser")
     w["tokens"] = tokens
     return w
 
