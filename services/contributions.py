@@ -13,9 +13,10 @@ from datetime import date
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
+from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
-from models.funds import CampaignState, Channel, Contribution, ContributionStatus
+from models.funds import CampaignState, CampaignTotal, Channel, Contribution, ContributionStatus
 from models.org import Member, Unit
 from services import audit, clock
 from services.auth import Principal
@@ -259,6 +260,25 @@ async def totals(principal: Principal, campaign_id: int) -> dict[str, Any]:
     return {"campaign_id": campaign_id, "title": title, "state": state,
             "target_fen": target, "progress": round(everything.total_fen / target, 4) if target else None,
             **everything.as_dict(), "by_zone": by_zone, "by_unit": by_unit}
+
+
+async def summaries(drives: list[Any]) -> dict[int, dict[str, Any]]:
+    """Total, count and progress of each drive of a page the caller was shown (list_campaigns
+    decided what they may see): one grouped query for the page, not one per drive."""
+    ids = [c.id for c in drives]
+    sums = {row[0]: Tally(*row[1:]) for row in await CampaignTotal.filter(campaign_id__in=ids)
+            .group_by("campaign_id")
+            .annotate(a=Sum("online_fen"), b=Sum("online_count"), c=Sum("offline_fen"),
+                      d=Sum("offline_count"), e=Sum("refunded_fen"), f=Sum("refund_count"))
+            .values_list("campaign_id", "a", "b", "c", "d", "e", "f")} if ids else {}
+    out = {}
+    for c in drives:
+        money = sums.get(c.id, Tally())
+        out[c.id] = {"campaign_id": c.id, "title": c.title, "state": c.state.value,
+                     "target_fen": c.target_fen,
+                     "progress": round(money.total_fen / c.target_fen, 4) if c.target_fen else None,
+                     **money.as_dict()}
+    return out
 
 
 async def leaderboard(principal: Principal, campaign_id: int, *, by: str, limit: int) -> dict[str, Any]:

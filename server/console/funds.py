@@ -52,7 +52,7 @@ async def _funds(request: web.Request, session: Session, *, errors: dict[str, st
                  form: dict[str, Any] | None = None, status: int = 200) -> web.StreamResponse:
     drives = await campaigns.list_campaigns(session.principal, state=None, limit=DRIVES_PAGE,
                                             cursor=before(request))
-    totals = {c.id: await contributions.totals(session.principal, c.id) for c in drives}
+    totals = await contributions.summaries(drives)
     zones = await org.list_zones() if session.principal.is_committee else []
     return render(request, "funds.html", session, status=status, drives=drives, totals=totals,
                   pages=pager(request, next_cursor(drives, DRIVES_PAGE)),

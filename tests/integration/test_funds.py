@@ -407,6 +407,34 @@ async def test_offline_entries_and_reversal(client: TestClient[Any, Any], city: 
     assert await Contribution.all().count() == 2  # nothing was edited or deleted
 
 
+async def test_a_page_of_drives_is_summed_in_one_query_as_each_drive_is(
+        client: TestClient[Any, Any], city: City) -> None:
+    """The console's list of drives reads a page's totals in one grouped query
+    (contributions.summaries); each figure agrees with the drive's own totals."""
+    from services import campaigns, contributions
+
+    staff = await staff_login(client)
+    funded, empty = await new_campaign(client, staff), await new_campaign(client, staff, target_fen=50_000)
+    url = f"/api/v1/campaigns/{funded['id']}/offline-contributions"
+    day = clock.now().astimezone(clock.SHANGHAI).date().isoformat()
+    for n, zone in enumerate(city.zones[:2]):
+        unit = city.units[zone.id][0]
+        admin = await wechat_login(client, city.admins[unit.id].openid)
+        r = await client.post(url, json={"unit_id": unit.id, "amount_fen": 10_000 * (n + 1), "channel": "cash",
+                                         "receipt_no": f"S-{n}", "received_on": day}, headers=bearer(admin))
+        assert r.status == 201, await r.text()
+    committee = Principal(member_id=0, role=Role.COMMITTEE, unit_id=None, zone_id=None, jti="t", exp=0)
+    drives = await campaigns.list_campaigns(committee, state=None, limit=50, cursor=None)
+    page = await contributions.summaries(drives)
+    assert set(page) == {funded["id"], empty["id"]}
+    for campaign_id, summary in page.items():
+        whole = await totals(client, staff, campaign_id)
+        assert summary == {k: whole[k] for k in summary}, campaign_id
+    assert (page[funded["id"]]["total_fen"], page[funded["id"]]["count"]) == (30_000, 2)
+    assert (page[empty["id"]]["total_fen"], page[empty["id"]]["progress"]) == (0, 0.0)
+    assert await contributions.summaries([]) == {}
+
+
 # -- campaigns and who may do what ------------------------------------------------------------
 
 async def test_campaign_rules_and_access(client: TestClient[Any, Any], city: City) -> None:
