@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 PUSH_CHUNK = 50
 PUSH_LEASE = timedelta(seconds=20)  # renewed before every chunk: a dead worker's batch is free soon
 STALE_AFTER = timedelta(seconds=30)  # handed over this long ago and not done: hand it over again
-REMIND_LATE = timedelta(days=2)  # a reminder due longer ago than this is noise: not sent
 
 
 async def plan(notice_id: int, *, batch_size: int) -> list[int]:
@@ -236,8 +235,9 @@ async def due_work(*, now: datetime | None = None) -> list[Due]:
 # -- chasing -------------------------------------------------------------------------------------
 
 async def send_reminders(*, pusher: Pusher, template_id: str, default_after_s: int,
-                         now: datetime | None = None) -> int:
-    """One reminder to each member who has not read (or not acknowledged) after the delay."""
+                         late_s: int, now: datetime | None = None) -> int:
+    """One reminder to each member who has not read (or not acknowledged) after the delay; one
+    that fell due more than `late_s` ago is noise by now, and is dropped."""
     now = now or clock.now()
     sent = 0
     for notice in await Notice.filter(kind=NoticeKind.NOTICE, reminders_done_at__isnull=True,
@@ -245,7 +245,7 @@ async def send_reminders(*, pusher: Pusher, template_id: str, default_after_s: i
         after = timedelta(seconds=notice.remind_after_s or default_after_s)
         if notice.created_at + after > now:
             continue
-        if notice.created_at + after + REMIND_LATE < now:  # the jobs were stopped, or rows imported
+        if notice.created_at + after + timedelta(seconds=late_s) < now:  # the jobs were stopped, or rows imported
             await Notice.filter(id=notice.id).update(reminders_done_at=now)
             log.warning("notice %s: its reminder was due %s ago, not sent", notice.id,
                         now - notice.created_at - after)

@@ -78,6 +78,10 @@ class Settings(BaseSettings):
                     "batches push at once only as many as the rate lets finish in it")
     notice_batch_size: int = Field(default=1000, ge=10, le=10_000)
     notice_remind_after_s: int = Field(default=24 * 3600, ge=60)
+    notice_remind_late_s: int = Field(
+        default=2 * 24 * 3600, ge=600,
+        description="a reminder that fell due longer ago than this (the jobs were stopped, rows were "
+                    "imported) is dropped and logged, not sent late")
     activity_remind_before_s: int = Field(default=24 * 3600, ge=600, le=7 * 24 * 3600,
                                           description="signed-up members are reminded this long before the start")
     duty_notice_before_days: int = Field(default=14, ge=1, le=90,

@@ -105,7 +105,8 @@ async def chase_notices(ctx: dict[str, Any]) -> dict[str, int]:
     settings: Settings = ctx["settings"]
     reminded = await delivery.send_reminders(pusher=ctx["pusher"],
                                              template_id=settings.wechat_notice_template_id,
-                                             default_after_s=settings.notice_remind_after_s)
+                                             default_after_s=settings.notice_remind_after_s,
+                                             late_s=settings.notice_remind_late_s)
     lists = await delivery.send_deadline_lists()
     return {"reminded": reminded, "deadline_lists": lists}
 

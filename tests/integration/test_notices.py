@@ -254,7 +254,7 @@ async def test_a_reminder_days_late_is_not_sent(
     days after the reminder was due, and the notice is not looked at again."""
     staff = await staff_login(client)
     unit = city.units[city.zones[0].id][0]
-    await grant_all([m.id for m in city.members[unit.id]], n=2)
+    await grant_all([m.id for m in city.members[unit.id]], n=4)  # two notices, one reminder
     sent = await send(client, staff, audience={"unit_ids": [unit.id]}, remind_after_s=3600)
     await run_workers(settings)
     pushes_before = len(fake_wechat.messages)
@@ -264,6 +264,16 @@ async def test_a_reminder_days_late_is_not_sent(
     assert len(fake_wechat.messages) == pushes_before
     assert not await InboxItem.filter(notice_id=sent["id"], reminded_at__isnull=False).exists()
     assert (await Notice.get(id=sent["id"])).reminders_done_at is not None
+    # How late is too late is the committee's setting: with four days, three days late is sent.
+    clock.reset_travel()  # a notice's created_at is the database's clock, not the travelled one
+    later = await send(client, staff, audience={"unit_ids": [unit.id]}, remind_after_s=3600)
+    await run_workers(settings)
+    pushes_before = len(fake_wechat.messages)
+    clock.travel(timedelta(days=3))
+    await client.app[ARQ].enqueue_job("chase_notices", _job_id="chase-late-allowed")
+    await run_workers(settings.model_copy(update={"notice_remind_late_s": 4 * 24 * 3600}))
+    assert len(fake_wechat.messages) == pushes_before + len(city.members[unit.id])
+    assert not await InboxItem.filter(notice_id=later["id"], reminded_at__isnull=True).exists()
 
 
 async def test_subscriptions_count_grants(client: TestClient[Any, Any], city: City) -> None:
