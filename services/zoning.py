@@ -26,8 +26,8 @@ touched: the history stands as it was. The audit log records it in the same tran
 
 Moving. Units change zone at the boundary, not before: the cron job `move_partitioned_units`
 (every minute, and at start-up) moves the units of an applied proposal whose quarter has begun,
-once (a conditional update of `moved_at`), sets the new duty orders and fills any rotation still
-missing. Between applying and moving, generating rotations leaves the quarters from the boundary
+once (a conditional update of `moved_at`), sets the new duty orders, places units added since the
+proposal was applied (`_place_newcomers`) and fills any rotation still missing. Between applying and moving, generating rotations leaves the quarters from the boundary
 alone and a duty-order change affects only the quarters before it (services/rotations.py), and a
 second proposal cannot be applied (409 `partition_pending`). One job run, so at most a minute,
 after the boundary a unit still shows its old zone; duty powers of the new rotations follow then.
@@ -371,6 +371,38 @@ async def _regenerate(assignment: dict[int, int], *, starts_at: datetime,
 
 # -- moving at the boundary ------------------------------------------------------------------------
 
+async def _place_newcomers(assignment: Mapping[int, int], zone_ids: list[int]) -> dict[int, int]:
+    """Units the proposal does not know (added between applying and the boundary): one whose zone
+    lives on stays in it, at the end of its duty order; one whose zone was emptied, or that has
+    none, joins the new zone holding most units of its district (districts kept together), else
+    the one with the fewest members. Returns where each unit that had to move went."""
+    units = await read_units()
+    member_count = {u.id: u.member_count for u in units}
+    members: Counter[int] = Counter({z: 0 for z in zone_ids})
+    districts: dict[str, Counter[int]] = defaultdict(Counter)
+    for u in units:
+        if u.id in assignment:
+            zone = zone_ids[assignment[u.id]]
+            members[zone] += member_count[u.id]
+            if u.district:
+                districts[u.district][zone] += 1
+    placed: dict[int, int] = {}
+    for u in units:
+        if u.id in assignment:
+            continue
+        if u.current_zone in zone_ids:
+            await Unit.filter(id=u.id).update(duty_order=None)
+            continue
+        near = districts[u.district].most_common() if u.district else []
+        zone = near[0][0] if near else min(zone_ids, key=lambda z: (members[z], z))
+        await Unit.filter(id=u.id).update(zone_id=zone, duty_order=None)
+        members[zone] += u.member_count
+        if u.district:
+            districts[u.district][zone] += 1
+        placed[u.id] = zone
+    return placed
+
+
 async def move_due(*, at: datetime | None = None) -> int:
     """Cron: move the units of each applied proposal whose quarter has begun, once; returns how
     many proposals moved. Safe to run twice and on several workers."""
@@ -383,13 +415,16 @@ async def move_due(*, at: datetime | None = None) -> int:
                     moved_at=at):
                 continue
             zone_ids = row.zone_ids
-            for unit_id, index in _keys_int(row.assignment).items():
+            assignment = _keys_int(row.assignment)
+            for unit_id, index in assignment.items():
                 order = row.duty_orders.get(str(zone_ids[index]), [])
                 await Unit.filter(id=unit_id).update(
                     zone_id=zone_ids[index],
                     duty_order=order.index(unit_id) if unit_id in order else None)
+            placed = await _place_newcomers(assignment, zone_ids)
             await audit.record(None, "partition.moved", "partition_proposal", row.id,
-                               from_quarter=row.from_quarter, units=len(row.assignment))
+                               from_quarter=row.from_quarter, units=len(row.assignment),
+                               placed={str(u): z for u, z in placed.items()})
             moved += 1
         year, _ = clock.quarter_of(row.starts_at)
         last_year = max([year, *await Rotation.all().values_list("year", flat=True)])

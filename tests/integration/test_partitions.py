@@ -201,6 +201,34 @@ async def test_reordering_a_zone_before_the_boundary_leaves_the_new_zones_rotati
     assert [r.unit_id for r in follow] == [order[(i + 1) % 8], order[(i + 2) % 8]]
 
 
+async def test_units_added_after_applying_are_placed_at_the_boundary(client: TestClient[Any, Any]) -> None:
+    """A unit added between applying and the boundary is not in the proposal: it keeps a zone that
+    lives on, and one in a zone the proposal empties (or in none) joins its district's new zone."""
+    city, staff = await partition_city(client, zones=5)  # 40 units: four zones of 10 are proposed
+    p = await call(client, "POST", "/partitions", staff, {"seed": 7, "zones": 4}, expect=201)
+    applied = await call(client, "POST", f"/partitions/{p['id']}/apply", staff, {"from_quarter": "2027Q1"})
+    kept = set(zone_units(applied))
+    [emptied] = {z.id for z in city.zones} - kept
+    south = set(await Unit.filter(district="南城区").values_list("id", flat=True))
+    district_zone = Counter(z for z, us in zone_units(applied).items() for u in us
+                            if u in south).most_common(1)[0][0]
+    stays = await Unit.create(name="新单位甲", zone_id=min(kept), invite_code="NEWUNITA",
+                              district="东城区", duty_order=0)
+    orphan = await Unit.create(name="新单位乙", zone_id=emptied, invite_code="NEWUNITB", district="南城区")
+    nowhere = await Unit.create(name="新单位丙", zone_id=None, invite_code="NEWUNITC", member_count=5)
+    travel_to(shanghai(2027, 1, 1, 0, 0, 30))
+    assert await zoning.move_due() == 1
+    placed = {u.id: u for u in await Unit.filter(id__in=[stays.id, orphan.id, nowhere.id])}
+    assert placed[stays.id].zone_id == min(kept)  # at the end of its zone's duty order
+    assert placed[stays.id].duty_order == len(zone_units(applied)[min(kept)])
+    assert placed[orphan.id].zone_id == district_zone
+    assert placed[nowhere.id].zone_id in kept
+    assert not await Unit.filter(zone_id=emptied).exists()
+    [entry] = await AuditEntry.filter(action="partition.moved", target_id=p["id"])
+    assert entry.detail["placed"] == {str(orphan.id): district_zone,
+                                      str(nowhere.id): placed[nowhere.id].zone_id}
+
+
 def test_zones_are_matched_by_largest_overlap() -> None:
     current = {1: 10, 2: 10, 3: 10, 4: 20, 5: 20, 6: 30}
     # index 0 holds most of zone 20's units, index 1 most of zone 10's; index 2 is new.
