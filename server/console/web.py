@@ -84,6 +84,16 @@ def before(request: web.Request) -> int | None:
     return int(raw)
 
 
+def zone_filter(request: web.Request) -> int | None:
+    """`?zone_id=N` of a list the caller narrows to one zone (absent or empty: every zone)."""
+    raw = request.query.get("zone_id", "")
+    if not raw:
+        return None
+    if not raw.isdigit() or len(raw) > 9:
+        raise BadRequest("网络区参数不正确", field="zone_id")
+    return int(raw)
+
+
 def pager(request: web.Request, next_cursor: int | None) -> dict[str, str | None]:
     """The links of a paged list (the `pager` macro): to the next older page if there is one,
     and back to the newest from any other page; the page's other query parameters are kept."""

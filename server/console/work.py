@@ -20,6 +20,7 @@ from server.console.web import (
     parse,
     refusals,
     render,
+    zone_filter,
 )
 from server.keys import SETTINGS
 from server.schemas.activities import ActivityIn, ActivityPatch, CancelIn
@@ -237,10 +238,13 @@ async def checkin_code(request: web.Request, session: Session) -> web.StreamResp
 @routes.get("/console/supervision")
 @page
 async def supervision_page(request: web.Request, session: Session) -> web.StreamResponse:
+    zone_id = zone_filter(request)
     board = await supervision_board.list_items(session.principal, limit=100, cursor=before(request),
-                                               zone_id=None)
+                                               zone_id=zone_id)
+    principal = session.principal  # staff pick among the zones they govern; a unit sees its own
+    zones = [z for z in await org.list_zones() if principal.governs(z.id)] if principal.is_staff else []
     return render(request, "supervision.html", session, items=board["items"],
-                  pages=pager(request, board["next_cursor"]),
+                  pages=pager(request, board["next_cursor"]), zones=zones, zone_id=zone_id,
                   figures=board["dashboard"]["overall"], overdue=await dashboard.overdue(session.principal))
 
 

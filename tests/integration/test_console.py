@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from tests.support import STAFF_PASSWORD, City, bearer, wechat_login
+from tests.support import STAFF_PASSWORD, City, bearer, staff_login, wechat_login
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 TICKET = re.compile(r'data-ticket="([A-Za-z0-9_-]{32})"')
@@ -307,8 +307,8 @@ async def test_the_committee_reorders_a_zones_duty_order(client: TestClient[Any,
 
 async def test_the_committee_changes_the_duty_unit_for_the_rest_of_the_quarter(
         client: TestClient[Any, Any], city: City) -> None:
-    from models.org import Rotation, RotationChange, Unit
     from models.notices import InboxItem, Notice
+    from models.org import Rotation, RotationChange, Unit
     _travel(2026, 11, 10, 9)
     await _rotations(city)
     zone = city.zones[0]
@@ -796,3 +796,31 @@ async def test_long_lists_page_back_and_forth(client: TestClient[Any, Any], city
     assert older and older.group(1) == f"{url}?before={ids[99]}"
     page = await (await client.get(older.group(1))).text()
     assert page.count('id="contribution-') == 20 and f'id="contribution-{ids[100]}"' in page
+
+
+async def test_supervision_narrows_to_one_zone(client: TestClient[Any, Any], city: City) -> None:
+    """Staff narrow the supervision list to a zone they govern (?zone_id=, kept while paging);
+    a unit admin has no zones to pick; a zone that is not an id is a 400 page, not a 500."""
+    staff = await staff_login(client)
+    first, second = city.zones[0], city.zones[1]
+    for zone, title in ((first, "一区的事项"), (second, "二区的事项")):
+        r = await client.post("/api/v1/supervision-items", headers=bearer(staff), json={
+            "title": title, "due_at": "2030-01-01T00:00:00+08:00", "zone_ids": [zone.id]})
+        assert r.status == 201, await r.text()
+    await staff_session(client)
+    page = await (await client.get("/console/supervision")).text()
+    assert "一区的事项" in page and "二区的事项" in page and 'name="zone_id"' in page
+    page = await (await client.get(f"/console/supervision?zone_id={first.id}")).text()
+    assert "一区的事项" in page and "二区的事项" not in page
+    assert f'<option value="{first.id}" selected>' in page
+    for bad in ("x", "-1", "1" * 10):
+        resp = await client.get(f"/console/supervision?zone_id={bad}")
+        assert resp.status == 400 and "网络区参数不正确" in await resp.text()
+
+    client.session.cookie_jar.clear()
+    unit = city.units[first.id][0]
+    await admin_session(client, city.admins[unit.id])
+    page = await (await client.get("/console/supervision")).text()
+    assert "一区的事项" in page and 'name="zone_id"' not in page
+    page = await (await client.get(f"/console/supervision?zone_id={second.id}")).text()
+    assert "二区的事项" not in page  # another zone's items stay out of sight
