@@ -40,11 +40,17 @@ from server.keys import ARQ, AUTH, PASS_SIGNER, PAY, REDIS, SETTINGS, VALIDATE_R
 from server.middlewares import answer_unparseable_requests_in_json, error_middleware
 from server.observe import metrics_endpoint, metrics_middleware
 from server.routing import Router
-from services.auth import Auth, register_generation_client, unregister_generation_client
+from services.auth import Auth
 from services.db import init_db
 from services.passes import PassSigner
 from services.pay import WeChatPay
-from services.redis import QUEUE_NAME, connection_pool, create_redis
+from services.redis import (
+    QUEUE_NAME,
+    connection_pool,
+    create_redis,
+    register_process_client,
+    unregister_process_client,
+)
 from services.settings import ConfigError, Settings
 from services.wechat import WeChat
 
@@ -110,9 +116,9 @@ async def _wechat(app: web.Application) -> AsyncIterator[None]:
                          secret=settings.wechat_secret.get_secret_value(),
                          api_base=settings.wechat_api_base, settings=settings)
     app[AUTH] = Auth(settings=settings, redis=app[REDIS], wechat=app[WECHAT])
-    register_generation_client(app[REDIS])
+    register_process_client(app[REDIS])
     yield
-    unregister_generation_client(app[REDIS])
+    unregister_process_client(app[REDIS])
     app[WECHAT].close()
 
 

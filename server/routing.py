@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -63,6 +63,8 @@ class RouteSpec:
     files: tuple[str, ...] = ()  # other types the 200 may answer instead (a file download)
     idempotency: str | None = None  # "required" or "optional": the Idempotency-Key header
     replays: bool = False           # a matched retry (result.replayed) answers 200, the first answer
+    # Redis keys the handler reads, fetched with the authentication's own read (`read=` values)
+    reads: Callable[[web.Request], list[str]] | None = field(default=None, repr=False)
     handler: Callable[..., Awaitable[web.StreamResponse]] | None = field(default=None, repr=False)
 
 
@@ -224,13 +226,18 @@ def path_int(request: web.Request, name: str) -> int:
 
 
 async def authenticate(request: web.Request) -> Principal:
+    return (await authenticate_reading(request, ()))[0]
+
+
+async def authenticate_reading(request: web.Request, keys: Sequence[str]) -> tuple[Principal, list[Any]]:
+    """The caller, and the values of Redis `keys`, in one round trip."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthenticated()
-    principal = await request.app[AUTH].authenticate(token.strip())
+    principal, values = await request.app[AUTH].authenticate_reading(token.strip(), keys)
     request[PRINCIPAL] = principal
-    return principal
+    return principal, values
 
 
 def check_access(principal: Principal, access: Access) -> None:
@@ -252,21 +259,25 @@ class Router:
               errors: list[type[ServiceError]] | tuple[type[ServiceError], ...] = (),
               description: str = "", content_type: str = "application/json",
               form: dict[str, Any] | None = None, files: tuple[str, ...] = (),
-              idempotency: str | None = None,
-              replays: bool = False) -> Callable[[Handler], Handler]:
+              idempotency: str | None = None, replays: bool = False,
+              reads: Callable[[web.Request], list[str]] | None = None) -> Callable[[Handler], Handler]:
         assert idempotency in (None, "required", "optional")
         spec = RouteSpec(method=method.upper(), path=path, access=access, summary=summary,
                          tags=tags, body=body, query=query, response=response, status=status,
                          errors=list(errors), description=description, content_type=content_type,
                          request_content_type="multipart/form-data" if form else None,
                          form=form, files=files, idempotency=idempotency,
-                         replays=replays or idempotency is not None)
+                         replays=replays or idempotency is not None, reads=reads)
         adapter = TypeAdapter(response) if response is not None else None
 
         def decorate(fn: Handler) -> Handler:
             async def handler(request: web.Request) -> web.StreamResponse:
                 kwargs: dict[str, Any] = {}
-                if access is not Access.ANYONE:
+                if access is not Access.ANYONE and reads is not None:
+                    principal, kwargs["read"] = await authenticate_reading(request, reads(request))
+                    check_access(principal, access)
+                    kwargs["principal"] = principal
+                elif access is not Access.ANYONE:
                     principal = await authenticate(request)
                     check_access(principal, access)
                     kwargs["principal"] = principal

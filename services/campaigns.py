@@ -9,7 +9,7 @@ from tortoise.transactions import in_transaction
 
 from models.funds import Campaign, CampaignKind, CampaignState
 from models.org import Zone
-from services import audit, clock
+from services import audit, clock, totals_cache
 from services.access import check_committee
 from services.auth import Principal
 from services.errors import CampaignBooked, CampaignNotFound, IllegalTransition, ZoneNotFound
@@ -94,6 +94,8 @@ async def change_state(principal: Principal, campaign_id: int, action: str) -> C
             state=target, **{stamp: clock.now()})
         if changed:
             await audit.record(principal, f"campaign.{target.value}", "campaign", campaign_id)
+    if changed:
+        await totals_cache.moved([campaign_id])
     campaign = await Campaign.get_or_none(id=campaign_id)
     if campaign is None:
         raise CampaignNotFound()
@@ -104,8 +106,11 @@ async def change_state(principal: Principal, campaign_id: int, action: str) -> C
 
 async def close_ended_campaigns() -> int:
     now = clock.now()
-    return await Campaign.filter(state=CampaignState.OPEN, ends_at__lte=now).update(
-        state=CampaignState.CLOSED, closed_at=now)
+    ended = await Campaign.filter(state=CampaignState.OPEN, ends_at__lte=now).values_list("id", flat=True)
+    closed = await Campaign.filter(id__in=ended, state=CampaignState.OPEN).update(
+        state=CampaignState.CLOSED, closed_at=now) if ended else 0
+    await totals_cache.moved(ended)
+    return closed
 
 
 async def lock_unbooked(campaign_id: int) -> None:

@@ -2,23 +2,26 @@
 each drive's running totals per unit and zone.
 
 Totals come from the per-unit running rows (`campaign_total`), moved in the transaction that
-moves the money: one small query, whatever the number of payments.
+moves the money: one small query, whatever the number of payments; the route's answer is kept
+in Redis until the drive's money or state moves again (services/totals_cache.py).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import redis.asyncio as aioredis
 from tortoise.exceptions import IntegrityError
 from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
 from models.funds import CampaignState, CampaignTotal, Channel, Contribution, ContributionStatus
 from models.org import Member, Unit
-from services import audit, clock
+from services import audit, clock, totals_cache
 from services.auth import Principal
 from services.campaigns import get_campaign, lock_unbooked, visible_in
 from services.db import fetch_rows
@@ -78,6 +81,7 @@ async def record_offline(principal: Principal, *, campaign_id: int, unit_id: int
                 await audit.record(principal, "contribution.recorded_offline", "contribution", existing.id,
                                    zone_id=unit.zone_id, campaign_id=campaign_id, unit_id=unit_id,
                                    amount_fen=amount_fen, channel=channel, receipt_no=receipt_no)
+            await totals_cache.moved([campaign_id])
             return View(await _with_campaign(existing), replayed=False)
         except IntegrityError:  # the same receipt raced in twice
             existing = await Contribution.get(**same)
@@ -114,6 +118,7 @@ async def reverse_offline(principal: Principal, *, contribution_id: int, reason:
                                amount_fen=-original.amount_fen, reason=reason)
     except IntegrityError:
         raise AlreadyReversed() from None
+    await totals_cache.moved([original.campaign_id])
     return await _with_campaign(reversal)
 
 
@@ -237,29 +242,65 @@ async def _tallies(campaign_id: int) -> tuple[Tally, list[dict[str, Any]], list[
     return _tally_rows(await fetch_rows(_TOTALS, campaign_id))
 
 
-async def _drive_tallies(principal: Principal, campaign_id: int
-                         ) -> tuple[tuple[str, str, int | None], Tally, list[dict[str, Any]],
-                                    list[dict[str, Any]]]:
-    """(title, state, target_fen) of a drive the caller may see, and its tallies: one query,
-    no ORM row. CampaignNotFound when it does not exist or is not the caller's to see."""
+async def _drive(campaign_id: int) -> tuple[tuple[str, str, int | None], list[int], list[Any]]:
+    """(title, state, target_fen) of a drive, its zones (empty: city-wide) and its per-unit
+    running rows: one query, no ORM row. CampaignNotFound when there is no such drive."""
     rows = await fetch_rows(_DRIVE_TOTALS, campaign_id)
     if not rows:
         raise CampaignNotFound()
     title, state, target, zone_ids = rows[0][:4]
     if isinstance(zone_ids, (str, bytes)):  # JSON as text (asyncpg without a codec, SQLite)
         zone_ids = json.loads(zone_ids)
-    if not visible_in(principal, CampaignState(state), zone_ids or []):
-        raise CampaignNotFound()
     money = [row[4:] for row in rows if row[4] is not None]  # the LEFT JOIN's empty row
-    return (title, state, target), *_tally_rows(money)
+    return (title, state, target), list(zone_ids or []), money
+
+
+def _seen_by(principal: Principal, state: str, zone_ids: list[int]) -> None:
+    """CampaignNotFound when the drive is not the caller's to see (as if it did not exist)."""
+    if not visible_in(principal, CampaignState(state), zone_ids):
+        raise CampaignNotFound()
+
+
+async def _drive_tallies(principal: Principal, campaign_id: int
+                         ) -> tuple[tuple[str, str, int | None], Tally, list[dict[str, Any]],
+                                    list[dict[str, Any]]]:
+    """(title, state, target_fen) of a drive the caller may see, and its tallies."""
+    head, zone_ids, money = await _drive(campaign_id)
+    _seen_by(principal, head[1], zone_ids)
+    return head, *_tally_rows(money)
+
+
+def _totals(campaign_id: int, head: tuple[str, str, int | None], money: list[Any]) -> dict[str, Any]:
+    (title, state, target), (everything, by_zone, by_unit) = head, _tally_rows(money)
+    return {"campaign_id": campaign_id, "title": title, "state": state,
+            "target_fen": target, "progress": round(everything.total_fen / target, 4) if target else None,
+            **everything.as_dict(), "by_zone": by_zone, "by_unit": by_unit}
 
 
 async def totals(principal: Principal, campaign_id: int) -> dict[str, Any]:
     """Total, count, progress toward the target, by zone and by unit (ranked)."""
-    (title, state, target), everything, by_zone, by_unit = await _drive_tallies(principal, campaign_id)
-    return {"campaign_id": campaign_id, "title": title, "state": state,
-            "target_fen": target, "progress": round(everything.total_fen / target, 4) if target else None,
-            **everything.as_dict(), "by_zone": by_zone, "by_unit": by_unit}
+    head, zone_ids, money = await _drive(campaign_id)
+    _seen_by(principal, head[1], zone_ids)
+    return _totals(campaign_id, head, money)
+
+
+async def totals_answer(principal: Principal, campaign_id: int, *, redis: aioredis.Redis,
+                        render: Callable[[dict[str, Any]], str], read: list[Any] | None = None) -> str:
+    """`totals` as the route answers it (`render`: the response model's JSON), kept in Redis
+    until the drive's money or state moves (services/totals_cache.py); who may see the drive
+    is checked on every read, kept or not. `read`: the values of `totals_cache.keys`, when the
+    caller fetched them already."""
+    version, kept = totals_cache.parse(read) if read is not None else \
+        await totals_cache.read(redis, campaign_id)
+    if kept is not None:
+        state, zone_ids, answer = kept
+        _seen_by(principal, state, zone_ids)
+        return answer
+    head, zone_ids, money = await _drive(campaign_id)
+    _seen_by(principal, head[1], zone_ids)
+    answer = render(_totals(campaign_id, head, money))
+    await totals_cache.keep(redis, campaign_id, version, state=head[1], zone_ids=zone_ids, answer=answer)
+    return answer
 
 
 async def summaries(drives: list[Any]) -> dict[int, dict[str, Any]]:

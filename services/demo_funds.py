@@ -21,7 +21,7 @@ from models.funds import (
     ContributionStatus,
 )
 from models.ledger import Direction, EntryCategory, EntryStatus, FundEntry
-from services import clock
+from services import clock, totals_cache
 from services.demo_year import BATCH, Year, insert
 from services.ledger import DIRECTION_OF, effect
 
@@ -159,6 +159,7 @@ async def load(y: Year) -> None:
     await Contribution.bulk_create(pay.rows, batch_size=BATCH)
     totals = pay.totals()
     await CampaignTotal.bulk_create(totals, batch_size=BATCH)
+    await totals_cache.moved({t.campaign_id for t in totals})  # a Redis that outlived a database
     net = sum(t.online_fen + t.offline_fen for t in totals if t.campaign_id == zone_fund.id)
     await _ledger(y, zone_fund, net)
 

@@ -25,7 +25,7 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from models.funds import Campaign, CampaignState, Channel, Contribution, ContributionStatus
-from services import clock
+from services import clock, totals_cache
 from services.auth import Principal
 from services.campaigns import get_campaign, visible_in
 from services.db import fetch_rows
@@ -276,8 +276,8 @@ def _pay_pg(mark_paid: str) -> str:
     amount_fen, transaction_id); no row when there is no such order."""
     return (f"WITH paid AS ({mark_paid}), added AS ({_ADD_ONLINE_PAID}) "
             "SELECT 'paid' AS outcome, NULL AS o_status, NULL::bigint AS o_amount, "
-            "NULL AS o_transaction FROM paid UNION ALL "
-            "SELECT 'seen', status, amount_fen, transaction_id FROM contribution "
+            "NULL AS o_transaction, campaign_id AS o_campaign FROM paid UNION ALL "
+            "SELECT 'seen', status, amount_fen, transaction_id, NULL FROM contribution "
             "WHERE out_trade_no = $3 AND NOT EXISTS (SELECT 1 FROM paid)")
 
 
@@ -314,17 +314,20 @@ async def apply_transaction(pay: WeChatPay, resource: dict[str, Any]) -> str:
         if connections.get("default").capabilities.dialect == "postgres":
             rows = await fetch_rows(_pay_pg(_MARK_PAID), *args)  # one statement, its own transaction
             if rows and rows[0][0] == "paid":
+                await totals_cache.moved([rows[0][4]])
                 return "paid"
             if rows and rows[0][3] == transaction_id:  # paid by this transaction before: settled
                 return "duplicate"
-            seen = [row[1:] for row in rows] or None  # no order, or one to look at afresh below
+            seen = [row[1:4] for row in rows] or None  # no order, or one to look at afresh below
         else:
             async with in_transaction():
                 rows = await fetch_rows(_MARK_PAID, *args)
                 if rows:
                     campaign_id, unit_id, zone_id = rows[0]
                     await fetch_rows(_ADD_ONLINE, campaign_id, unit_id, zone_id, total)
-                    return "paid"
+            if rows:
+                await totals_cache.moved([campaign_id])
+                return "paid"
     # Not paid by this call: say why. Each write below is conditional on its own. (The
     # statement's snapshot may predate a concurrent delivery's commit: an order it saw unpaid
     # is read again.)

@@ -8,6 +8,8 @@ blocking one of wechatpy) comes from here: one Redis at `ZONEHUB_REDIS_URL`, or,
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import redis as sync_redis
@@ -27,6 +29,8 @@ QUEUE_NAME = "zonehub:queue"  # the arq queue the API, the sweeper and the worke
 
 
 SOCKET_TIMEOUT_S = 2.0  # a frozen Redis answers a prompt 503, not a hung request
+
+log = logging.getLogger(__name__)
 
 
 def _resilience() -> dict[str, object]:
@@ -93,3 +97,41 @@ def create_sync_redis(settings: Settings) -> sync_redis.Redis:
 
 def key(*parts: object) -> str:
     return PREFIX + ":".join(str(p) for p in parts)
+
+
+# -- telling every process after a commit ------------------------------------------------------------
+
+_process_clients: list[aioredis.Redis] = []
+
+
+def register_process_client(client: aioredis.Redis) -> None:
+    """This process's Redis (the app's, the worker's arq pool) for `tell` (server/app.py,
+    tasks/worker.py)."""
+    _process_clients.append(client)
+
+
+def unregister_process_client(client: aioredis.Redis) -> None:
+    if client in _process_clients:
+        _process_clients.remove(client)
+
+
+async def tell(what: str, action: Callable[[aioredis.Redis], Awaitable[Any]]) -> None:
+    """After a commit, move a key every process reads (a session generation, a cache version):
+    on this process's client, or, without one (the CLI), on one made from the settings for the
+    call. A Redis that cannot be told is logged, never raised: the change has committed, and
+    what reads the key expires on its own."""
+    try:
+        if _process_clients:
+            await action(_process_clients[-1])
+            return
+        from services.settings import get_settings
+
+        settings = get_settings()
+        if settings.redis_url:
+            client = create_redis(settings)
+            try:
+                await action(client)
+            finally:
+                await client.aclose()
+    except Exception:
+        log.warning("could not tell the other processes: %s", what, exc_info=True)

@@ -12,7 +12,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from models.funds import Channel, Contribution, ContributionStatus, Refund, RefundStatus
-from services import audit, clock
+from services import audit, clock, totals_cache
 from services.access import check_committee
 from services.auth import Principal
 from services.campaigns import lock_unbooked
@@ -133,6 +133,8 @@ async def end_refund(out_refund_no: str, status: RefundStatus, refund_id: str | 
             await fetch_rows(_COUNT_REFUND, amount, campaign_id, unit_id)
         elif status is not RefundStatus.ABNORMAL:  # closed or refused: the money stays
             await fetch_rows(_RELEASE, amount, contribution_id)
+    if status is RefundStatus.SUCCESS:
+        await totals_cache.moved([campaign_id])
     return True
 
 

@@ -21,7 +21,13 @@ from services import clock, metrics
 from services.db import close_db, init_db
 from services.pay import WeChatPay
 from services.push import Pusher, PushSlots, batch_slots
-from services.redis import QUEUE_NAME, create_redis, master_kwargs
+from services.redis import (
+    QUEUE_NAME,
+    create_redis,
+    master_kwargs,
+    register_process_client,
+    unregister_process_client,
+)
 from services.settings import Settings, get_settings
 from services.wechat import WeChat
 from tasks import activities, funds, notices, personal_data, rotations, supervision, wechat
@@ -59,6 +65,7 @@ async def startup(ctx: dict[str, Any]) -> None:
                            secret=settings.wechat_secret.get_secret_value(),
                            api_base=settings.wechat_api_base, settings=settings)
     ctx["app_redis"] = create_redis(settings)
+    register_process_client(ctx["app_redis"])  # caches' versions moved after a job's commit
     ctx["pusher"] = Pusher(wechat=ctx["wechat"], redis=ctx["app_redis"],
                            api_base=settings.wechat_api_base, per_minute=settings.push_per_minute,
                            in_flight=settings.push_in_flight, retries=settings.push_retries)
@@ -80,6 +87,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         await ctx["pay"].close()
     if "pusher" in ctx:
         await ctx["pusher"].close()
+        unregister_process_client(ctx["app_redis"])
         await ctx["app_redis"].aclose()
     if "wechat" in ctx:
         ctx["wechat"].close()

@@ -435,6 +435,103 @@ async def test_a_page_of_drives_is_summed_in_one_query_as_each_drive_is(
     assert await contributions.summaries([]) == {}
 
 
+async def test_totals_are_kept_until_the_drive_moves_and_still_checked_for_each_reader(
+        client: TestClient[Any, Any], city: City, settings: Any) -> None:
+    """GET totals answers from Redis until a commit moves the drive's money or state
+    (services/totals_cache.py); who may see a drive is checked on every read, kept or not."""
+    from models.funds import CampaignTotal
+    from services import campaigns, totals_cache
+    from services.redis import create_redis
+
+    staff = await staff_login(client)
+    zone, other = city.zones[0], city.zones[1]
+    drive = await new_campaign(client, staff, zone_ids=[zone.id])
+    unit = city.units[zone.id][0]
+    admin = await wechat_login(client, city.admins[unit.id].openid)
+    url = f"/api/v1/campaigns/{drive['id']}/offline-contributions"
+    day = clock.now().astimezone(clock.SHANGHAI).date().isoformat()
+    r = await client.post(url, json={"unit_id": unit.id, "amount_fen": 10_000, "channel": "cash",
+                                     "receipt_no": "K-1", "received_on": day}, headers=bearer(admin))
+    assert r.status == 201
+    assert (await totals(client, staff, drive["id"]))["total_fen"] == 10_000  # kept from here on
+    # A change behind the services' back (no version moved) is not seen: the answer is kept.
+    await CampaignTotal.filter(campaign_id=drive["id"], unit_id=unit.id).update(offline_fen=10_005)
+    assert (await totals(client, staff, drive["id"]))["total_fen"] == 10_000
+    # The kept answer is not everyone's: a member of another zone is told there is no such drive.
+    outsider = await wechat_login(client, city.members[city.units[other.id][0].id][0].openid)
+    resp = await client.get(f"/api/v1/campaigns/{drive['id']}/totals", headers=bearer(outsider))
+    assert (resp.status, (await resp.json())["code"]) == (404, "campaign_not_found")
+    insider = await wechat_login(client, city.members[unit.id][0].openid)
+    assert (await totals(client, insider, drive["id"]))["total_fen"] == 10_000
+    # Closing moves the version: the state and the money are read again.
+    assert (await client.post(f"/api/v1/campaigns/{drive['id']}/close", headers=bearer(staff))).status == 200
+    t = await totals(client, staff, drive["id"])
+    assert (t["state"], t["total_fen"]) == ("closed", 10_005)
+    # So does the job that closes drives whose time is up.
+    ending = await new_campaign(client, staff, ends_at=(clock.now() + timedelta(hours=1)).isoformat())
+    assert (await totals(client, staff, ending["id"]))["state"] == "open"
+    clock.travel(timedelta(hours=2))
+    assert await campaigns.close_ended_campaigns() == 1
+    assert (await totals(client, staff, ending["id"]))["state"] == "closed"
+
+    # An answer made from a snapshot older than a commit is never served after that commit's
+    # version moved: it is kept under the version read before its query.
+    redis = create_redis(settings)
+    try:
+        version, _ = await totals_cache.read(redis, ending["id"])
+        await totals_cache.moved([ending["id"]])   # a payment committed meanwhile
+        await totals_cache.keep(redis, ending["id"], version, state="open", zone_ids=[], answer="{}")
+        assert (await totals_cache.read(redis, ending["id"]))[1] is None
+    finally:
+        await redis.aclose()
+
+
+async def test_payments_at_once_share_version_moves_each_after_its_commit(settings: Any) -> None:
+    """Hundreds of payments of one drive at once: each returns only once the drive's version
+    moved after it asked (what makes its commit visible to the next reader), and they share a
+    few INCRs rather than one each; an unreachable Redis is logged, never raised."""
+    from services import totals_cache
+    from services.redis import create_redis, register_process_client, unregister_process_client
+
+    redis = create_redis(settings)
+    register_process_client(redis)
+    version_key = totals_cache.keys(7)[0]
+    incrs = 0
+    real_incr = redis.incr
+
+    async def counted_incr(name: str) -> int:
+        nonlocal incrs
+        incrs += 1
+        await asyncio.sleep(0.001)  # a round trip long enough for payments to pile up: on the
+        value = await real_incr(name)  # way there, and back after Redis has applied it (a commit
+        await asyncio.sleep(0.001)  # ending now must not count on this INCR)
+        return value
+
+    redis.incr = counted_incr  # type: ignore[method-assign]
+
+    async def one_payment(n: int) -> tuple[int, int]:
+        await asyncio.sleep(n / 10_000)  # spread over 30 ms, over many INCRs
+        committed_at = int(await redis.get(version_key) or 0)  # the version when the commit ended
+        await totals_cache.moved([7])
+        return committed_at, int(await redis.get(version_key))
+
+    try:
+        seen = await asyncio.gather(*(one_payment(n) for n in range(300)))
+        assert all(after > at for at, after in seen)
+        assert 1 <= incrs < 100, incrs  # one each would be 300
+        assert int(await redis.get(version_key)) == incrs
+    finally:
+        unregister_process_client(redis)
+        await redis.aclose()
+    broken = create_redis(settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}))
+    register_process_client(broken)
+    try:
+        await totals_cache.moved([7])  # logged: the payment stands, readers catch up by TTL
+    finally:
+        unregister_process_client(broken)
+        await broken.aclose()
+
+
 # -- campaigns and who may do what ------------------------------------------------------------
 
 async def test_campaign_rules_and_access(client: TestClient[Any, Any], city: City) -> None:
