@@ -74,24 +74,24 @@ def page(handler: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]
 
 # -- paged lists ---------------------------------------------------------------------------------
 
-def before(request: web.Request) -> int | None:
-    """`?before=N` of a paged list: its page starts below id N (absent: the newest page)."""
-    raw = request.query.get("before", "")
+def _query_id(request: web.Request, name: str, *, digits: int, refusal: str) -> int | None:
+    """An id in the query string (absent or empty: None); anything else is a 400 page."""
+    raw = request.query.get(name, "")
     if not raw:
         return None
-    if not raw.isdigit() or len(raw) > 12:
-        raise BadRequest("翻页参数不正确", field="before")
+    if not raw.isdigit() or len(raw) > digits:
+        raise BadRequest(refusal, field=name)
     return int(raw)
+
+
+def before(request: web.Request) -> int | None:
+    """`?before=N` of a paged list: its page starts below id N (absent: the newest page)."""
+    return _query_id(request, "before", digits=12, refusal="翻页参数不正确")
 
 
 def zone_filter(request: web.Request) -> int | None:
     """`?zone_id=N` of a list the caller narrows to one zone (absent or empty: every zone)."""
-    raw = request.query.get("zone_id", "")
-    if not raw:
-        return None
-    if not raw.isdigit() or len(raw) > 9:
-        raise BadRequest("网络区参数不正确", field="zone_id")
-    return int(raw)
+    return _query_id(request, "zone_id", digits=9, refusal="网络区参数不正确")
 
 
 def pager(request: web.Request, next_cursor: int | None) -> dict[str, str | None]:
