@@ -38,6 +38,14 @@ async def record(actor: Principal | int | None, action: str, target_type: str, t
                             address=requestctx.client_address.get())
 
 
+async def families(principal: Principal) -> list[str]:
+    """The kinds of change on record ("refund", "member", ...): what a reader filters by."""
+    if not principal.is_staff:
+        raise Forbidden()
+    actions = await AuditEntry.all().distinct().order_by("action").values_list("action", flat=True)
+    return sorted({str(a).split(".", 1)[0] for a in actions})
+
+
 async def page(principal: Principal, *, cursor: int | None, limit: int, action: str | None,
                actor_id: int | None, target_type: str | None, target_id: int | None,
                zone_id: int | None) -> dict[str, Any]:

@@ -94,6 +94,16 @@ def zone_filter(request: web.Request) -> int | None:
     return _query_id(request, "zone_id", digits=9, refusal="网络区参数不正确")
 
 
+def action_filter(request: web.Request) -> str | None:
+    """`?action=` of the audit log: an action ("refund.requested") or its family ("refund")."""
+    raw = request.query.get("action", "").strip()
+    if not raw:
+        return None
+    if len(raw) > 64 or not all(c.isascii() and (c.isalnum() or c in "._") for c in raw):
+        raise BadRequest("操作名称不正确", field="action")
+    return raw
+
+
 def pager(request: web.Request, next_cursor: int | None) -> dict[str, str | None]:
     """The links of a paged list (the `pager` macro): to the next older page if there is one,
     and back to the newest from any other page; the page's other query parameters are kept."""

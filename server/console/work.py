@@ -12,6 +12,7 @@ from aiohttp import web
 from server.console.pages import _stream
 from server.console.web import (
     FormErrors,
+    action_filter,
     before,
     int_or_none,
     local_instant,
@@ -360,7 +361,11 @@ async def edit_member(request: web.Request, session: Session) -> web.StreamRespo
 @routes.get("/console/audit")
 @page
 async def audit_page(request: web.Request, session: Session) -> web.StreamResponse:
-    found = await audit.page(session.principal, cursor=before(request), limit=100, action=None,
-                             actor_id=None, target_type=None, target_id=None, zone_id=None)
+    principal = session.principal
+    action, zone_id = action_filter(request), zone_filter(request)
+    found = await audit.page(principal, cursor=before(request), limit=100, action=action,
+                             actor_id=None, target_type=None, target_id=None, zone_id=zone_id)
+    zones = [z for z in await org.list_zones() if principal.governs(z.id)]
     return render(request, "audit.html", session, items=found["items"],
-                  pages=pager(request, found["next_cursor"]))
+                  pages=pager(request, found["next_cursor"]), families=await audit.families(principal),
+                  zones=zones, action=action or "", zone_id=zone_id)

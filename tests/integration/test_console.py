@@ -824,3 +824,31 @@ async def test_supervision_narrows_to_one_zone(client: TestClient[Any, Any], cit
     assert "一区的事项" in page and 'name="zone_id"' not in page
     page = await (await client.get(f"/console/supervision?zone_id={second.id}")).text()
     assert "二区的事项" not in page  # another zone's items stay out of sight
+
+
+async def test_the_audit_log_narrows_to_a_kind_of_change_and_a_zone(
+        client: TestClient[Any, Any], city: City) -> None:
+    """The console's audit log filters as the API does: an action or its family (`?action=`),
+    a zone (`?zone_id=`); the families on record are offered; a malformed action is a 400 page."""
+    from models.audit import AuditEntry
+    from services import clock
+    first, second = city.zones[0], city.zones[1]
+    await AuditEntry.bulk_create([
+        AuditEntry(at=clock.now(), action="refund.requested", target_type="contribution", target_id=1,
+                   zone_id=first.id, detail={}),
+        AuditEntry(at=clock.now(), action="refund.success", target_type="contribution", target_id=2,
+                   zone_id=second.id, detail={}),
+        AuditEntry(at=clock.now(), action="member.role_changed", target_type="member", target_id=3,
+                   zone_id=first.id, detail={})])
+    await staff_session(client)
+    page = await (await client.get("/console/audit")).text()
+    assert '<option value="refund">' in page and '<option value="member">' in page
+    page = await (await client.get("/console/audit?action=refund")).text()
+    assert "contribution #1" in page and "contribution #2" in page and "member #3" not in page
+    page = await (await client.get(f"/console/audit?action=refund&zone_id={first.id}")).text()
+    assert "contribution #1" in page and "contribution #2" not in page
+    page = await (await client.get("/console/audit?action=refund.success")).text()
+    assert "contribution #2" in page and "contribution #1" not in page
+    for bad in ("x y", "退款", "a" * 65):
+        resp = await client.get("/console/audit", params={"action": bad})
+        assert resp.status == 400 and "操作名称不正确" in await resp.text()
