@@ -262,6 +262,7 @@ class Router:
               idempotency: str | None = None, replays: bool = False,
               reads: Callable[[web.Request], list[str]] | None = None) -> Callable[[Handler], Handler]:
         assert idempotency in (None, "required", "optional")
+        assert reads is None or access is not Access.ANYONE, "reads= come with the token check"
         spec = RouteSpec(method=method.upper(), path=path, access=access, summary=summary,
                          tags=tags, body=body, query=query, response=response, status=status,
                          errors=list(errors), description=description, content_type=content_type,

@@ -29,6 +29,16 @@ async def list_zones(*, at: datetime | None = None) -> list[View]:
                  duty_unit=duty[z.id].unit if z.id in duty else None) for z in zones]
 
 
+async def governed_zones(principal: Principal) -> list[Zone]:
+    """The zones a member of staff may narrow a list to (the committee: all; a liaison: theirs;
+    anyone else: none), by id, one query."""
+    if principal.is_committee:
+        return await Zone.all().order_by("id")
+    if principal.is_liaison and principal.liaison_zone_ids:
+        return await Zone.filter(id__in=sorted(principal.liaison_zone_ids)).order_by("id")
+    return []
+
+
 async def get_zone(zone_id: int, viewer: Principal | None = None) -> View:
     """One zone with its units (in duty order), its liaisons and the rotation now."""
     zone = await Zone.get_or_none(id=zone_id)

@@ -242,8 +242,7 @@ async def supervision_page(request: web.Request, session: Session) -> web.Stream
     zone_id = zone_filter(request)
     board = await supervision_board.list_items(session.principal, limit=100, cursor=before(request),
                                                zone_id=zone_id)
-    principal = session.principal  # staff pick among the zones they govern; a unit sees its own
-    zones = [z for z in await org.list_zones() if principal.governs(z.id)] if principal.is_staff else []
+    zones = await org.governed_zones(session.principal)  # a unit admin sees its own zone's items
     return render(request, "supervision.html", session, items=board["items"],
                   pages=pager(request, board["next_cursor"]), zones=zones, zone_id=zone_id,
                   figures=board["dashboard"]["overall"], overdue=await dashboard.overdue(session.principal))
@@ -365,7 +364,7 @@ async def audit_page(request: web.Request, session: Session) -> web.StreamRespon
     action, zone_id = action_filter(request), zone_filter(request)
     found = await audit.page(principal, cursor=before(request), limit=100, action=action,
                              actor_id=None, target_type=None, target_id=None, zone_id=zone_id)
-    zones = [z for z in await org.list_zones() if principal.governs(z.id)]
+    zones = await org.governed_zones(principal)
     return render(request, "audit.html", session, items=found["items"],
                   pages=pager(request, found["next_cursor"]), families=await audit.families(principal),
                   zones=zones, action=action or "", zone_id=zone_id)
